@@ -1,0 +1,119 @@
+"""Typed errors of the rig, all rooted at :class:`RigError`.
+
+Tree::
+
+    RigError
+    ├── ConfigError              bad input files or options (names file and key)
+    ├── BlipProtocolError        the BLIP codec met bytes it cannot accept
+    │   ├── LocalBlipError       we were asked to send something invalid
+    │   └── RemoteBlipError      the peer sent something invalid (bad CRC, truncated frame, ...)
+    ├── TransportError           socket / WebSocket level
+    │   ├── ConnectError
+    │   ├── HandshakeRejected    HTTP status other than 101 (carries status and body)
+    │   │   ├── AuthenticationRejected  401
+    │   │   └── SubprotocolRejected     no acceptable BLIP subprotocol
+    │   ├── ReadTimeout
+    │   └── ConnectionClosed
+    ├── ReplicationError         the replication could not proceed (BLIP ERR from the peer, ...)
+    └── GatewayError             controlling Sync Gateway
+        ├── GatewayBuildError
+        ├── GatewayStartError    carries the last log lines
+        ├── GatewayUnsupported   lifecycle call on a controller that cannot do it
+        └── AdminApiError        carries method, URL, status and body
+"""
+
+from __future__ import annotations
+
+
+class RigError(Exception):
+    """Root of every error the rig raises on purpose."""
+
+
+class ConfigError(RigError):
+    """A configuration file or option is invalid; the message names the file and key."""
+
+
+class BlipProtocolError(RigError):
+    """The BLIP codec cannot accept some bytes or some request."""
+
+
+class LocalBlipError(BlipProtocolError):
+    """We tried to send something that BLIP cannot carry."""
+
+
+class RemoteBlipError(BlipProtocolError):
+    """The peer sent bytes that break the BLIP protocol."""
+
+
+class TransportError(RigError):
+    """The connection to the peer failed."""
+
+
+class ConnectError(TransportError):
+    """The TCP/TLS connection could not be made."""
+
+
+class HandshakeRejected(TransportError):
+    """The WebSocket upgrade was answered with something other than 101."""
+
+    def __init__(self, message: str, *, status: int, body: str) -> None:
+        super().__init__(f"{message} (HTTP {status}: {body[:300]})")
+        self.status = status
+        self.body = body
+
+
+class AuthenticationRejected(HandshakeRejected):
+    """The gateway refused our credentials (HTTP 401)."""
+
+
+class SubprotocolRejected(HandshakeRejected):
+    """The gateway speaks none of the BLIP subprotocols we offered."""
+
+
+class ReadTimeout(TransportError):
+    """Nothing arrived within the read timeout."""
+
+
+class ConnectionClosed(TransportError):
+    """The peer closed the connection (or the TCP stream ended)."""
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
+        super().__init__(f"{message} (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason
+
+
+class ReplicationError(RigError):
+    """The replication could not proceed."""
+
+
+class GatewayError(RigError):
+    """Controlling Sync Gateway failed."""
+
+
+class GatewayBuildError(GatewayError):
+    """Building Sync Gateway from source failed."""
+
+
+class GatewayStartError(GatewayError):
+    """Sync Gateway did not start or did not become ready; carries the log tail."""
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        text = message if not log_tail else f"{message}\n--- last log lines ---\n{log_tail}"
+        super().__init__(text)
+        self.log_tail = log_tail
+
+
+class GatewayUnsupported(GatewayError):
+    """The controller cannot do this (e.g. restarting a gateway given only by URL)."""
+
+
+class AdminApiError(GatewayError):
+    """An admin REST call failed."""
+
+    def __init__(self, method: str, url: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {url} -> HTTP {status}: {body[:500]}")
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body = body

@@ -1,0 +1,35 @@
+"""The `rig` command line: argparse dispatch, each subcommand imported lazily."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rig._errors import RigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from rig.cli import device, gateway
+
+    gateway.register(commands)
+    device.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except RigError as exc:
+        print(f"rig: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rig: interrupted", file=sys.stderr)
+        return 130
+    return code

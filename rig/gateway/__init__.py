@@ -1,0 +1,17 @@
+"""Controlling the Sync Gateway under test: build, run, point at, administer."""
+
+from rig.gateway.admin import AdminClient, MetricSample, PublicClient
+from rig.gateway.base import GatewayController
+from rig.gateway.config import DatabaseSpec
+from rig.gateway.local import LocalGateway
+from rig.gateway.url import UrlGateway
+
+__all__ = [
+    "AdminClient",
+    "DatabaseSpec",
+    "GatewayController",
+    "LocalGateway",
+    "MetricSample",
+    "PublicClient",
+    "UrlGateway",
+]

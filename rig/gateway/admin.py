@@ -1,0 +1,220 @@
+"""HTTP clients for Sync Gateway's admin API and, as a user, its public REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from rig._errors import AdminApiError
+from rig.gateway.config import database_config, storage_url
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One Prometheus sample read from Sync Gateway's metrics endpoint."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+class _Http:
+    def __init__(self, base_url: str, *, auth: httpx.Auth | tuple[str, str] | None = None,
+                 timeout: float = 30.0) -> None:
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), auth=auth, timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, *, ok: Iterable[int] = (200, 201),
+                 **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AdminApiError(method, f"{self._client.base_url}{path}", 0, f"{type(exc).__name__}: {exc}") \
+                from exc
+        if response.status_code not in ok:
+            raise AdminApiError(method, str(response.url), response.status_code, response.text)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+
+def _doc_path(db: str, doc_id: str) -> str:
+    return f"/{db}/{quote(doc_id, safe='')}"
+
+
+class AdminClient(_Http):
+    """Sync Gateway's admin REST API (port 4985 by default)."""
+
+    def __init__(self, admin_url: str, metrics_url: str | None = None, *, timeout: float = 30.0) -> None:
+        super().__init__(admin_url, timeout=timeout)
+        self.metrics_url = (metrics_url or admin_url).rstrip("/")
+
+    # Databases ------------------------------------------------------------------------------
+    def create_database(self, name: str, config: Mapping[str, Any] | None = None, *,
+                        sync_function: str | None = None) -> None:
+        """Create a database on rosmar in memory (legacy mode requires `server` in the body)."""
+        body: dict[str, Any] = {"bucket": name, "server": storage_url(None), "use_views": True,
+                                "enable_shared_bucket_access": True, "num_index_replicas": 0}
+        if sync_function is not None:
+            body["sync"] = sync_function
+        body.update(config or {})
+        self._request("PUT", f"/{name}/", json=body, ok=(201,))
+
+    def create_database_from_spec(self, spec: Any, *, server: str | None = None) -> None:
+        """Create a database from a :class:`rig.gateway.DatabaseSpec` with the repo's template."""
+        config = database_config(spec, server=server or storage_url(None))
+        users = config.pop("users", {})
+        roles = config.pop("roles", {})
+        self._request("PUT", f"/{spec.name}/", json=config, ok=(201,))
+        for role, fields in roles.items():
+            self.put_role(spec.name, role, **fields)
+        for user, fields in users.items():
+            self._request("PUT", f"/{spec.name}/_user/{quote(user, safe='')}", json={"name": user, **fields})
+
+    def delete_database(self, name: str) -> None:
+        self._request("DELETE", f"/{name}/")
+
+    def database(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/{name}/")
+        return result
+
+    def all_databases(self) -> list[str]:
+        result: list[str] = self._json("GET", "/_all_dbs")
+        return result
+
+    # Users, roles, sessions ------------------------------------------------------------------
+    def put_user(self, db: str, name: str, *, password: str | None = None,
+                 admin_channels: Iterable[str] | None = None, admin_roles: Iterable[str] | None = None,
+                 disabled: bool | None = None, email: str | None = None) -> None:
+        body: dict[str, Any] = {"name": name}
+        if password is not None:
+            body["password"] = password
+        if admin_channels is not None:
+            body["admin_channels"] = list(admin_channels)
+        if admin_roles is not None:
+            body["admin_roles"] = list(admin_roles)
+        if disabled is not None:
+            body["disabled"] = disabled
+        if email is not None:
+            body["email"] = email
+        self._request("PUT", f"/{db}/_user/{quote(name, safe='')}", json=body)
+
+    def user(self, db: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/{db}/_user/{quote(name, safe='')}")
+        return result
+
+    def delete_user(self, db: str, name: str) -> None:
+        self._request("DELETE", f"/{db}/_user/{quote(name, safe='')}")
+
+    def put_role(self, db: str, name: str, *, admin_channels: Iterable[str] = ()) -> None:
+        self._request("PUT", f"/{db}/_role/{quote(name, safe='')}",
+                      json={"name": name, "admin_channels": list(admin_channels)})
+
+    def role(self, db: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/{db}/_role/{quote(name, safe='')}")
+        return result
+
+    def delete_role(self, db: str, name: str) -> None:
+        self._request("DELETE", f"/{db}/_role/{quote(name, safe='')}")
+
+    def create_session(self, db: str, name: str, *, ttl: int = 86400) -> tuple[str, str]:
+        """A session for `name`: (cookie name, session id), so devices skip bcrypt on connect."""
+        data = self._json("POST", f"/{db}/_session", json={"name": name, "ttl": ttl})
+        return str(data["cookie_name"]), str(data["session_id"])
+
+    def delete_sessions(self, db: str, name: str) -> None:
+        self._request("DELETE", f"/{db}/_user/{quote(name, safe='')}/_session", ok=(200, 204))
+
+    # Documents -------------------------------------------------------------------------------
+    def put_document(self, db: str, doc_id: str, body: Mapping[str, Any]) -> str:
+        """Write as admin (the sync function runs without a user context); returns the new rev."""
+        return str(self._json("PUT", _doc_path(db, doc_id), json=dict(body))["rev"])
+
+    def get_document(self, db: str, doc_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", _doc_path(db, doc_id))
+        return result
+
+    def bulk_docs(self, db: str, docs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": docs})
+        return result
+
+    def raw(self, db: str, doc_id: str) -> dict[str, Any]:
+        """`_raw/{doc}`: the document with its sync metadata (`_sync` or `_xattrs._sync`)."""
+        result: dict[str, Any] = self._json("GET", f"/{db}/_raw/{quote(doc_id, safe='')}")
+        return result
+
+    def doc_channels(self, db: str, doc_id: str) -> set[str]:
+        """The channels a document is in now, from its sync metadata."""
+        raw = self.raw(db, doc_id)
+        sync = raw.get("_sync") or raw.get("_xattrs", {}).get("_sync") or {}
+        return {name for name, removal in (sync.get("channels") or {}).items() if removal is None}
+
+    def all_docs(self, db: str, *, channels: bool = True) -> list[dict[str, Any]]:
+        params = {"channels": "true"} if channels else {}
+        rows: list[dict[str, Any]] = self._json("GET", f"/{db}/_all_docs", params=params)["rows"]
+        return rows
+
+    # Metrics ---------------------------------------------------------------------------------
+    def metrics(self) -> list[MetricSample]:
+        """Every sample of `/metrics` on the metrics interface, parsed."""
+        url = f"{self.metrics_url}/metrics"
+        try:
+            response = httpx.get(url, timeout=30)
+        except httpx.HTTPError as exc:
+            raise AdminApiError("GET", url, 0, str(exc)) from exc
+        if response.status_code != 200:
+            raise AdminApiError("GET", url, response.status_code, response.text)
+        return [MetricSample(s.name, dict(s.labels), float(s.value))
+                for family in text_string_to_metric_families(response.text) for s in family.samples]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples called `name` whose labels include `labels`.
+
+        Sync Gateway names counters without `_total`; the Prometheus parser adds
+        it, so either spelling is accepted.
+        """
+        names = {name, f"{name}_total"}
+        return sum(s.value for s in self.metrics()
+                   if s.name in names and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+class PublicClient(_Http):
+    """The public REST API (port 4984) as one user, with basic auth or a session cookie."""
+
+    def __init__(self, public_url: str, db: str, *, username: str | None = None,
+                 password: str | None = None, session: tuple[str, str] | None = None,
+                 timeout: float = 30.0) -> None:
+        auth = (username, password) if username is not None and password is not None else None
+        super().__init__(public_url, auth=auth, timeout=timeout)
+        if session is not None:
+            self._client.cookies.set(session[0], session[1])
+        self.db = db
+
+    def put_document(self, doc_id: str, body: Mapping[str, Any]) -> str:
+        return str(self._json("PUT", _doc_path(self.db, doc_id), json=dict(body))["rev"])
+
+    def get_document(self, doc_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", _doc_path(self.db, doc_id))
+        return result
+
+    def delete_document(self, doc_id: str, rev: str) -> str:
+        return str(self._json("DELETE", _doc_path(self.db, doc_id), params={"rev": rev})["rev"])
+
+    def changes(self, *, since: str | int = 0, **params: str) -> dict[str, Any]:
+        query = {"since": str(since), **params}
+        result: dict[str, Any] = self._json("GET", f"/{self.db}/_changes", params=query)
+        return result
+
+    def session(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/{self.db}/_session")
+        return result
+
+

@@ -1,0 +1,103 @@
+"""Render Sync Gateway legacy configs from `gateway_config/`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rig._errors import ConfigError
+from rig._paths import project_root
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSpec:
+    """One database to create on the gateway."""
+
+    name: str = "rig"
+    sync_function: Path | None = None
+    """A `.js` file; `gateway_config/sync/default.js` when None."""
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Keys merged over the template (e.g. `event_handlers`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interfaces:
+    public: str
+    admin: str
+    metrics: str
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return {k: v for k, v in data.items() if not k.startswith("_comment")}
+
+
+def storage_url(data_dir: Path | None) -> str:
+    """rosmar in memory by default, or SQLite files under `data_dir`."""
+    if data_dir is None:
+        return "rosmar:/?mode=memory"
+    return f"rosmar://{data_dir.resolve()}"
+
+
+def database_config(spec: DatabaseSpec, *, server: str, config_root: Path | None = None,
+                    sync_dir: Path | None = None) -> dict[str, Any]:
+    """The database section for `spec`: template, storage, sync function, users.
+
+    With `sync_dir`, the sync function is copied there and referenced by path
+    (Sync Gateway loads it from the file); otherwise it is inlined.
+    """
+    root = config_root or project_root() / "gateway_config"
+    db = _load_json(root / "database.json")
+    sync_path = spec.sync_function or root / "sync" / "default.js"
+    if not sync_path.is_file():
+        raise ConfigError(f"sync function file not found: {sync_path}")
+    db.update(spec.extra)
+    db["server"] = server
+    db["bucket"] = spec.name
+    source = sync_path.read_text()
+    if sync_dir is None:
+        db["sync"] = source
+    else:
+        # By path, because Sync Gateway rewrites back-quoted strings anywhere in a
+        # config file, which would corrupt a sync function that contains one.
+        sync_dir.mkdir(parents=True, exist_ok=True)
+        copy = sync_dir / f"sync-{spec.name}.js"
+        copy.write_text(source)
+        db["sync"] = str(copy.resolve())
+    users = dict(db.get("users", {}))
+    users.update(spec.users)
+    db["users"] = users
+    if spec.roles:
+        db["roles"] = dict(spec.roles)
+    return db
+
+
+def render(databases: list[DatabaseSpec], interfaces: Interfaces, *, data_dir: Path | None,
+           sync_dir: Path | None = None, config_root: Path | None = None,
+           log_level: str | None = None) -> dict[str, Any]:
+    """The complete legacy config for one gateway process."""
+    root = config_root or project_root() / "gateway_config"
+    config = _load_json(root / "gateway.json")
+    config["interface"] = interfaces.public
+    config["adminInterface"] = interfaces.admin
+    config["metricsInterface"] = interfaces.metrics
+    if log_level:
+        config.setdefault("logging", {}).setdefault("console", {})["log_level"] = log_level
+    server = storage_url(data_dir)
+    names = [db.name for db in databases]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate database names: {names}")
+    config["databases"] = {db.name: database_config(db, server=server, config_root=root, sync_dir=sync_dir)
+                           for db in databases}
+    return config

@@ -1,0 +1,182 @@
+"""Run a Sync Gateway binary on loopback with a rendered legacy config."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+
+import httpx
+
+from rig._errors import GatewayStartError
+from rig.gateway.config import DatabaseSpec, Interfaces, render
+
+_LIVE: weakref.WeakSet[LocalGateway] = weakref.WeakSet()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's pick), so parallel gateways never clash."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalGateway:
+    """A Sync Gateway process on 127.0.0.1, its config and logs in `run_dir`.
+
+    Storage is rosmar: in memory unless `data_dir` is given, in which case the
+    databases are SQLite files there and survive a restart.
+    """
+
+    def __init__(self, binary: Path, run_dir: Path, *, databases: list[DatabaseSpec] | None = None,
+                 data_dir: Path | None = None, host: str = "127.0.0.1",
+                 ports: tuple[int, int, int] | None = None, extra_args: list[str] | None = None,
+                 log_level: str | None = None, config_root: Path | None = None) -> None:
+        self.binary = binary
+        self.run_dir = run_dir
+        self.databases = databases if databases is not None else [DatabaseSpec()]
+        self.data_dir = data_dir
+        self.host = host
+        public, admin, metrics = ports or (free_port(host), free_port(host), free_port(host))
+        self.interfaces = Interfaces(f"{host}:{public}", f"{host}:{admin}", f"{host}:{metrics}")
+        self.extra_args = extra_args or []
+        self.log_level = log_level
+        self.config_root = config_root
+        self.config_path = run_dir / "sync_gateway.json"
+        self.log_path = run_dir / "sync_gateway.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.interfaces.public}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.interfaces.admin}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.interfaces.metrics}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    def start(self) -> None:
+        """Write the config, start the process and wait until every database is online."""
+        if self.is_running():
+            return
+        if not self.binary.is_file():
+            raise GatewayStartError(f"Sync Gateway binary not found: {self.binary}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = render(self.databases, self.interfaces, data_dir=self.data_dir,
+                        sync_dir=self.run_dir, config_root=self.config_root, log_level=self.log_level)
+        self.config_path.write_text(json.dumps(config, indent=2))
+        log = self.log_path.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                [str(self.binary), *self.extra_args, str(self.config_path)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.run_dir, start_new_session=True,
+            )
+        finally:
+            log.close()
+        _LIVE.add(self)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = [db.name for db in self.databases]
+        with httpx.Client(base_url=self.admin_url, timeout=5) as client:
+            while True:
+                if self._proc is None or self._proc.poll() is not None:
+                    code = None if self._proc is None else self._proc.returncode
+                    raise GatewayStartError(
+                        f"Sync Gateway exited during start (exit code {code}); config {self.config_path}",
+                        log_tail=self.log_tail(30),
+                    )
+                try:
+                    pending = [name for name in pending
+                               if client.get(f"/{name}/").json().get("state") != "Online"]
+                    if not pending and client.get("/_ping").status_code == 200:
+                        return
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise GatewayStartError(
+                        f"Sync Gateway not ready after {timeout:.0f}s (databases not online: {pending})",
+                        log_tail=self.log_tail(30),
+                    )
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`; the whole process group goes."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(proc, signal.SIGKILL)
+                proc.wait(10)
+        self._proc = None
+        _LIVE.discard(self)
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._signal_group(proc, signal.SIGKILL)
+            proc.wait(10)
+        self._proc = None
+        _LIVE.discard(self)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+
+    def log_tail(self, lines: int = 50) -> str:
+        try:
+            with self.log_path.open("r", errors="replace") as handle:
+                return "".join(deque(handle, maxlen=lines))
+        except FileNotFoundError:
+            return "(no log yet)"
+
+    def __enter__(self) -> LocalGateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@atexit.register
+def _stop_all() -> None:
+    # A crashed test or an interrupted CLI must not leave gateways behind.
+    for gateway in list(_LIVE):
+        gateway.kill()
+
+
+def detach(gateway: LocalGateway) -> None:
+    """Let the gateway outlive this process (for `rig gateway up`)."""
+    _LIVE.discard(gateway)
