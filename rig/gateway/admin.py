@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -142,9 +142,20 @@ class AdminClient(_Http):
         result: dict[str, Any] = self._json("GET", _doc_path(db, doc_id))
         return result
 
-    def bulk_docs(self, db: str, docs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": docs})
+    def bulk_docs(self, db: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": list(docs)})
         return result
+
+    def wait_for_changes_feed(self, db: str) -> None:
+        """Return once every write made so far is in the gateway's change cache.
+
+        Writes reach the changes feed asynchronously; a one-shot replication that
+        starts right after a write may end before the write appears (as it would
+        for Couchbase Lite). `request_plus` waits for the cache to catch up.
+        """
+        since = self.database(db).get("update_seq", 0)
+        self._request("GET", f"/{db}/_changes", params={"request_plus": "true", "since": str(since),
+                                                        "limit": "1"})
 
     def raw(self, db: str, doc_id: str) -> dict[str, Any]:
         """`_raw/{doc}`: the document with its sync metadata (`_sync` or `_xattrs._sync`)."""

@@ -1,0 +1,85 @@
+"""A virtual Couchbase Lite device: identity, credentials, local database, replication over BLIP."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from rig.replicator import LocalStore, ReplicatorConfig, checkpoint_id
+from rig.replicator.link import Observer, ReplicationStats
+from rig.replicator.session import SyncSession
+from rig.transport import BasicAuth, SessionAuth, WebSocketTransport
+
+DEFAULT_SUBPROTOCOLS = ("BLIP_3+CBMobile_3",)
+
+
+def blipsync_url(url: str) -> str:
+    """`ws[s]://host:port/db/_blipsync` from a database URL given as http(s):// or ws(s)://."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/_blipsync"):
+        path += "/_blipsync"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+@dataclass(slots=True)
+class Credentials:
+    username: str
+    password: str | None = None
+    session: tuple[str, str] | None = None
+    """(cookie name, session id): skips bcrypt on the gateway at every connect."""
+
+    def auth(self) -> BasicAuth | SessionAuth:
+        if self.session is not None:
+            return SessionAuth(*self.session)
+        if self.password is None:
+            raise ValueError(f"user {self.username!r} has neither a password nor a session")
+        return BasicAuth(self.username, self.password)
+
+
+@dataclass(slots=True)
+class VirtualDevice:
+    """One app install on one phone: a user's device with its own database and checkpoint."""
+
+    url: str
+    """The database URL (http(s):// or ws(s)://host:port/db)."""
+    credentials: Credentials
+    name: str = ""
+    device_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    store: LocalStore = field(default_factory=LocalStore)
+    subprotocols: tuple[str, ...] = DEFAULT_SUBPROTOCOLS
+    channels: tuple[str, ...] = ()
+    connect_timeout: float = 30.0
+    session: SyncSession | None = None
+
+    def __post_init__(self) -> None:
+        self.url = blipsync_url(self.url)
+        if not self.name:
+            self.name = f"{self.credentials.username}:{self.device_uuid[:8]}"
+
+    @property
+    def checkpoint_id(self) -> str:
+        return checkpoint_id(self.device_uuid, self.url, self.channels)
+
+    def sync(self, *, push: bool = True, pull: bool = True, continuous: bool = False,
+             timeout: float | None = None, stop: threading.Event | None = None,
+             observer: Observer | None = None) -> ReplicationStats:
+        """Connect, replicate (one-shot by default), disconnect. See SyncSession.run for errors."""
+        transport = WebSocketTransport.connect(self.url, subprotocols=self.subprotocols,
+                                               auth=self.credentials.auth(), timeout=self.connect_timeout)
+        config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
+                                  channels=self.channels)
+        self.session = SyncSession(transport, self.store, config, observer=observer)
+        try:
+            return self.session.run(timeout=timeout, stop=stop)
+        finally:
+            self.session = None
+
+    def local_changed(self) -> None:
+        """Tell a running continuous replication that the app saved something."""
+        session = self.session
+        if session is not None:
+            session.local_changed()

@@ -1,0 +1,173 @@
+"""The push side: proposeChanges, then rev with history; serving the gateway's attachment requests."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from functools import partial
+from typing import Any
+
+from rig.blip import ErrorResponse, Request, Response
+from rig.replicator.link import EventKind, Link
+from rig.replicator.revisions import attachment_proof
+from rig.replicator.store import Document
+
+# Couchbase Lite's limits: 200 changes per proposal, at most 10 revs awaiting replies.
+PROPOSAL_SIZE = 200
+MAX_PROPOSALS_IN_FLIGHT = 2
+MAX_REVS_IN_FLIGHT = 10
+
+
+class Pusher:
+    def __init__(self, link: Link, *, continuous: bool) -> None:
+        self.link = link
+        self.continuous = continuous
+        self._in_flight: set[str] = set()
+        """Documents proposed or being sent: never two revs of one document at once."""
+        self._to_send: deque[tuple[str, str]] = deque()
+        self._revs_in_flight = 0
+        self._proposals_in_flight = 0
+        self._exhausted = False
+        self.started = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nothing left that could be proposed."""
+        return (self.started and self._exhausted and not self._in_flight and not self._to_send
+                and self._proposals_in_flight == 0)
+
+    def start(self) -> None:
+        self.started = True
+        self.propose()
+
+    def notify_local_change(self) -> None:
+        """A local edit (or a conflict resolved in our favour) made something new to push."""
+        self._exhausted = False
+        self.propose()
+
+    def propose(self) -> None:
+        """Propose pending local changes not already in flight, as far as the limits allow."""
+        if not self.started or self._proposals_in_flight >= MAX_PROPOSALS_IN_FLIGHT:
+            return
+        candidates = [d for d in self.link.store.pending() if d.doc_id not in self._in_flight]
+        while candidates and self._proposals_in_flight < MAX_PROPOSALS_IN_FLIGHT:
+            batch, candidates = candidates[:PROPOSAL_SIZE], candidates[PROPOSAL_SIZE:]
+            rows = [[d.doc_id, d.rev, d.remote_rev or ""] for d in batch]
+            for doc in batch:
+                self._in_flight.add(doc.doc_id)
+            self._proposals_in_flight += 1
+            proposed = [(d.doc_id, d.rev) for d in batch]
+            self.link.request({"Profile": "proposeChanges", "conflictIncludesRev": "true"},
+                              json.dumps(rows, separators=(",", ":")).encode(),
+                              on_reply=partial(self._on_proposal_reply, proposed),
+                              urgent=True, compress=True)
+        self._exhausted = not candidates
+
+    def _on_proposal_reply(self, proposed: list[tuple[str, str]], reply: Response | ErrorResponse) -> None:
+        self._proposals_in_flight -= 1
+        if isinstance(reply, ErrorResponse):
+            for doc_id, rev in proposed:
+                self._in_flight.discard(doc_id)
+                self.link.report(EventKind.ERROR, doc_id, rev,
+                                 f"{reply.domain} {reply.code}: proposeChanges: {reply.message}")
+            return
+        statuses: list[Any] = json.loads(reply.body) if reply.body else []
+        store = self.link.store
+        for index, (doc_id, rev) in enumerate(proposed):
+            status = statuses[index] if index < len(statuses) and statuses[index] is not None else 0
+            code = status.get("status", 0) if isinstance(status, dict) else int(status)
+            if code == 0:
+                self._to_send.append((doc_id, rev))
+                continue
+            self._in_flight.discard(doc_id)
+            if code == 304:
+                store.mark_pushed(doc_id, rev)
+            elif code == 409:
+                server_rev = status.get("rev", "") if isinstance(status, dict) else ""
+                self._stall(doc_id, rev, EventKind.CONFLICT, f"409 conflict with server revision {server_rev}")
+            else:
+                self.link.report(EventKind.ERROR, doc_id, rev, f"HTTP {code}: proposeChanges")
+        self._send_revs()
+        if not self._exhausted:
+            self.propose()
+
+    def _stall(self, doc_id: str, rev: str, kind: EventKind, detail: str) -> None:
+        doc = self.link.store.get(doc_id)
+        if doc is not None and doc.rev == rev:
+            doc.stalled_rev = rev
+        if kind is EventKind.CONFLICT:
+            self.link.stats.conflicts += 1
+        else:
+            self.link.stats.rejected += 1
+        self.link.report(kind, doc_id, rev, detail)
+
+    def _send_revs(self) -> None:
+        store = self.link.store
+        while self._to_send and self._revs_in_flight < MAX_REVS_IN_FLIGHT:
+            doc_id, rev = self._to_send.popleft()
+            doc = store.get(doc_id)
+            if doc is None or doc.rev != rev:
+                # Changed or purged since it was proposed: propose the new state instead.
+                self._in_flight.discard(doc_id)
+                self._exhausted = False
+                continue
+            self._revs_in_flight += 1
+            self.link.stats.bytes_pushed += len(doc.body)
+            self.link.request(self._rev_properties(doc), doc.body,
+                              on_reply=partial(self._on_rev_reply, doc_id, rev),
+                              compress=len(doc.body) > 256)
+
+    @staticmethod
+    def _rev_properties(doc: Document) -> dict[str, str]:
+        history = doc.history
+        if doc.remote_rev is not None and doc.remote_rev in history:
+            # The gateway needs the chain only back to a revision it has.
+            history = history[: history.index(doc.remote_rev) + 1]
+        props = {"Profile": "rev", "id": doc.doc_id, "rev": doc.rev, "noconflicts": "true",
+                 "sequence": str(doc.local_seq)}
+        if history:
+            props["history"] = ",".join(history)
+        if doc.deleted:
+            props["deleted"] = "1"
+        return props
+
+    def _on_rev_reply(self, doc_id: str, rev: str, reply: Response | ErrorResponse) -> None:
+        self._revs_in_flight -= 1
+        self._in_flight.discard(doc_id)
+        if isinstance(reply, Response):
+            self.link.store.mark_pushed(doc_id, rev)
+            self.link.stats.docs_pushed += 1
+            self.link.report(EventKind.PUSHED, doc_id, rev)
+        elif reply.code == 403 or reply.code == 401:
+            # The sync function refused the write: recorded as rejected, never as success.
+            self._stall(doc_id, rev, EventKind.REJECTED, f"{reply.code}: {reply.message}")
+        elif reply.code == 409:
+            self._stall(doc_id, rev, EventKind.CONFLICT, f"409: {reply.message}")
+        else:
+            self.link.report(EventKind.ERROR, doc_id, rev, f"{reply.domain} {reply.code}: {reply.message}")
+        doc = self.link.store.get(doc_id)
+        if doc is not None and doc.rev != rev:
+            self._exhausted = False
+        self._send_revs()
+        if not self._exhausted:
+            self.propose()
+
+    # The gateway asks for attachment bytes while our rev is pending -------------------------
+    def on_get_attachment(self, request: Request) -> None:
+        data = self.link.store.blobs.get(request.properties.get("digest", ""))
+        if data is None:
+            self.link.blip.send_error(request.number, domain="HTTP", code=404, message="attachment not found")
+            return
+        self.link.stats.attachments_served += 1
+        compress = request.properties.get("compress") == "true"
+        self.link.blip.send_response(request.number, None, data, compress=compress)
+
+    def on_prove_attachment(self, request: Request) -> None:
+        data = self.link.store.blobs.get(request.properties.get("digest", ""))
+        if data is None:
+            self.link.blip.send_error(request.number, domain="HTTP", code=404, message="attachment not found")
+            return
+        proof = attachment_proof(request.body, data)
+        self.link.blip.send_response(request.number, None, proof.encode())
+
+

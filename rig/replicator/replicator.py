@@ -1,0 +1,218 @@
+"""The replicator: a pure state machine over BLIP events, as Couchbase Lite 3.x replicates.
+
+It owns no socket and reads no clock of its own: the driver feeds it BLIP
+events and flushes `blip.data_to_send()`; time comes from an injected clock.
+
+States::
+
+    STARTING --checkpoint read--> RUNNING --one-shot: pull and push idle--> SAVING --> DONE
+                                     |  \\--stop()-------------------------> SAVING
+                                     \\--peer error--> FAILED
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from rig._errors import ReplicationError
+from rig.blip import BlipConnection, BlipEvent, ErrorResponse, Request, Response
+from rig.replicator.link import EventKind, Link, Observer, ReplicationStats
+from rig.replicator.pull import Puller, PullOptions
+from rig.replicator.push import Pusher
+from rig.replicator.store import LocalStore
+
+CHECKPOINT_INTERVAL_S = 5.0
+
+
+class ReplicatorState(Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    SAVING = "saving"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatorConfig:
+    checkpoint_id: str
+    push: bool = True
+    pull: bool = True
+    continuous: bool = False
+    channels: tuple[str, ...] = ()
+
+
+class Replicator:
+    def __init__(self, blip: BlipConnection, store: LocalStore, config: ReplicatorConfig, *,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 observer: Observer | None = None) -> None:
+        if not (config.push or config.pull):
+            raise ValueError("a replicator must push, pull, or both")
+        self.config = config
+        self.link = Link(blip, store, observer)
+        self.state = ReplicatorState.STARTING
+        self.error: str | None = None
+        self.puller = Puller(self.link, PullOptions(config.continuous, config.channels),
+                             on_local_win=self.local_changed) if config.pull else None
+        self.pusher = Pusher(self.link, continuous=config.continuous) if config.push else None
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._checkpoint_rev: str | None = None
+        self._saved: dict[str, Any] | None = None
+        self._last_save = clock()
+        self._save_in_flight = False
+        self._stop_requested = False
+
+    @property
+    def stats(self) -> ReplicationStats:
+        return self.link.stats
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (ReplicatorState.DONE, ReplicatorState.FAILED)
+
+    @property
+    def caught_up(self) -> bool:
+        """Exact: the caught-up marker came, every requested revision is stored, nothing left to push."""
+        pulled = self.puller is None or self.puller.idle
+        pushed = self.pusher is None or self.pusher.idle
+        return self.state is not ReplicatorState.STARTING and pulled and pushed
+
+    # Driving ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.link.request({"Profile": "getCheckpoint", "client": self.config.checkpoint_id},
+                          on_reply=self._on_checkpoint)
+
+    def handle(self, event: BlipEvent) -> None:
+        """Feed one BLIP event from the gateway."""
+        if self.finished:
+            return
+        try:
+            if isinstance(event, Request):
+                self._on_request(event)
+            elif not self.link.deliver_reply(event):
+                return
+            self._progress()
+        except ReplicationError as exc:
+            self._fail(str(exc))
+
+    def local_changed(self) -> None:
+        """The device edited its database: a continuous push proposes it now."""
+        if self.pusher is not None and self.state is ReplicatorState.RUNNING:
+            self.pusher.notify_local_change()
+
+    def tick(self) -> None:
+        """Called now and then by the driver: continuous replications save their checkpoint."""
+        if self.state is ReplicatorState.RUNNING and self._clock() - self._last_save >= CHECKPOINT_INTERVAL_S:
+            self._save_checkpoint()
+
+    def stop(self) -> None:
+        """Save the checkpoint, then finish (a clean stop of a continuous replication)."""
+        self._stop_requested = True
+        if self.state is ReplicatorState.RUNNING:
+            self.state = ReplicatorState.SAVING
+            self._save_checkpoint(force=True)
+        elif self.state is ReplicatorState.STARTING:
+            self.state = ReplicatorState.DONE
+
+    # Requests from the gateway ---------------------------------------------------------------
+    def _on_request(self, request: Request) -> None:
+        profile = request.profile
+        puller, pusher = self.puller, self.pusher
+        if profile == "changes" and puller is not None:
+            puller.on_changes(request)
+        elif profile == "rev" and puller is not None:
+            puller.on_rev(request)
+        elif profile == "norev" and puller is not None:
+            puller.on_norev(request)
+        elif profile == "getAttachment" and pusher is not None:
+            pusher.on_get_attachment(request)
+        elif profile == "proveAttachment" and pusher is not None:
+            pusher.on_prove_attachment(request)
+        elif not request.no_reply:
+            self.link.blip.send_error(request.number, domain="BLIP", code=404,
+                                      message="No handler for BLIP request")
+
+    # Checkpoints -----------------------------------------------------------------------------
+    def _on_checkpoint(self, reply: Response | ErrorResponse) -> None:
+        remote: dict[str, Any] = {}
+        if isinstance(reply, Response):
+            self._checkpoint_rev = reply.properties.get("rev")
+            remote = json.loads(reply.body) if reply.body else {}
+        elif reply.code != 404:
+            raise ReplicationError(f"getCheckpoint failed: {reply.domain} {reply.code} {reply.message}")
+        local = self.link.store.checkpoints.get(self.config.checkpoint_id)
+        # As Couchbase Lite: resume only where the device's own copy agrees with the gateway's.
+        since = remote.get("remote", 0) if local is not None and local.get("remote") == remote.get("remote") \
+            else 0
+        self._saved = dict(remote) if remote else None
+        self.state = ReplicatorState.RUNNING
+        if self._stop_requested:
+            self.stop()
+            return
+        if self.puller is not None:
+            self.puller.start(since)
+        if self.pusher is not None:
+            self.pusher.start()
+
+    def _checkpoint_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"time": int(self._wall_clock())}
+        pending = self.link.store.pending()
+        body["local"] = (pending[0].local_seq - 1) if pending else self.link.store.last_sequence
+        if self.puller is not None:
+            body["remote"] = self.puller.tracker.checkpoint
+        elif self._saved and "remote" in self._saved:
+            body["remote"] = self._saved["remote"]
+        return body
+
+    def _save_checkpoint(self, *, force: bool = False) -> None:
+        if self._save_in_flight:
+            return
+        body = self._checkpoint_body()
+        self._last_save = self._clock()
+        unchanged = self._saved is not None and all(self._saved.get(k) == body.get(k) for k in ("local", "remote"))
+        if unchanged and not force:
+            return
+        if unchanged and self.state is ReplicatorState.SAVING:
+            self.state = ReplicatorState.DONE
+            return
+        props = {"Profile": "setCheckpoint", "client": self.config.checkpoint_id}
+        if self._checkpoint_rev:
+            props["rev"] = self._checkpoint_rev
+        self._save_in_flight = True
+        self.link.request(props, json.dumps(body).encode(), on_reply=lambda r: self._on_saved(body, r))
+
+    def _on_saved(self, body: dict[str, Any], reply: Response | ErrorResponse) -> None:
+        self._save_in_flight = False
+        if isinstance(reply, ErrorResponse):
+            if reply.code == 409:
+                # Someone else moved the checkpoint: re-read its revision, then save again.
+                self.link.request({"Profile": "getCheckpoint", "client": self.config.checkpoint_id},
+                                  on_reply=self._on_reread)
+                return
+            raise ReplicationError(f"setCheckpoint failed: {reply.domain} {reply.code} {reply.message}")
+        self._checkpoint_rev = reply.properties.get("rev", self._checkpoint_rev)
+        self._saved = body
+        self.link.store.checkpoints[self.config.checkpoint_id] = dict(body)
+        self.link.report(EventKind.CHECKPOINT_SAVED, detail=json.dumps(body))
+        if self.state is ReplicatorState.SAVING:
+            self.state = ReplicatorState.DONE
+
+    def _on_reread(self, reply: Response | ErrorResponse) -> None:
+        self._checkpoint_rev = reply.properties.get("rev") if isinstance(reply, Response) else None
+        self._save_checkpoint(force=True)
+
+    # Progress --------------------------------------------------------------------------------
+    def _progress(self) -> None:
+        if self.state is ReplicatorState.RUNNING and not self.config.continuous and self.caught_up:
+            self.state = ReplicatorState.SAVING
+            self._save_checkpoint(force=True)
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.state = ReplicatorState.FAILED
+        self.link.report(EventKind.ERROR, detail=message)

@@ -1,0 +1,102 @@
+"""The thin driver: moves bytes between a transport and the pure BLIP codec and replicator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from rig._errors import ConnectionClosed, ReadTimeout, ReplicationError
+from rig.blip import BlipConnection
+from rig.replicator.link import Observer, ReplicationStats
+from rig.replicator.replicator import Replicator, ReplicatorConfig, ReplicatorState
+from rig.replicator.store import LocalStore
+
+# How long one read waits before the driver ticks the replicator (checkpoint timer, stop flag).
+_POLL_S = 0.25
+
+
+class ByteTransport(Protocol):
+    def send(self, messages: list[bytes]) -> None: ...
+
+    def recv(self, timeout: float | None = None) -> bytes | None: ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class ReplicationTimedOut(ReplicationError):
+    """The replication did not finish within its time budget (the OS would kill the app here)."""
+
+
+class SyncSession:
+    """One replication over one connection; thread-safe `local_changed()` for continuous push."""
+
+    def __init__(self, transport: ByteTransport, store: LocalStore, config: ReplicatorConfig, *,
+                 observer: Observer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.transport = transport
+        self.blip = BlipConnection()
+        self.replicator = Replicator(self.blip, store, config, clock=clock, observer=observer)
+        self._clock = clock
+        self._lock = threading.RLock()
+
+    @property
+    def stats(self) -> ReplicationStats:
+        return self.replicator.stats
+
+    def _flush(self) -> None:
+        frames = self.blip.data_to_send()
+        if frames:
+            self.transport.send(frames)
+
+    def local_changed(self) -> None:
+        with self._lock:
+            self.replicator.local_changed()
+            self._flush()
+
+    def run(self, *, timeout: float | None = None, stop: threading.Event | None = None) -> ReplicationStats:
+        """Replicate until done (one-shot), until `stop` is set (continuous), or until `timeout`.
+
+        Raises ReplicationTimedOut when the budget runs out mid-flight (the connection is
+        then cut, as when the OS kills a suspended app), ReplicationError when the gateway
+        refused the replication, ConnectionClosed when it hung up before the end.
+        """
+        replicator = self.replicator
+        deadline = None if timeout is None else self._clock() + timeout
+        try:
+            with self._lock:
+                replicator.start()
+                self._flush()
+            while not replicator.finished:
+                if stop is not None and stop.is_set():
+                    stop = None
+                    with self._lock:
+                        replicator.stop()
+                        self._flush()
+                    continue
+                wait = _POLL_S
+                if deadline is not None:
+                    wait = min(wait, deadline - self._clock())
+                    if wait <= 0:
+                        raise ReplicationTimedOut(f"replication not finished within {timeout}s "
+                                                  f"(state {replicator.state.value})")
+                try:
+                    frame = self.transport.recv(timeout=wait)
+                except ReadTimeout:
+                    frame = b""
+                if frame is None:
+                    raise ConnectionClosed("the gateway closed the connection before the replication "
+                                           f"finished (state {replicator.state.value})")
+                with self._lock:
+                    if frame:
+                        for event in self.blip.receive_frame(frame):
+                            replicator.handle(event)
+                    replicator.tick()
+                    self._flush()
+        except BaseException:
+            self.transport.close(1001, "replication cut")
+            raise
+        self.transport.close()
+        if replicator.state is ReplicatorState.FAILED:
+            raise ReplicationError(replicator.error or "replication failed")
+        return replicator.stats

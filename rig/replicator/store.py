@@ -1,0 +1,193 @@
+"""A device's local database: documents with revision history, blobs, pending pushes, checkpoints.
+
+In memory, compact (bodies kept as the JSON bytes they arrived in), so a
+sleeping device costs little.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from rig.replicator.revisions import attachment_digest, generation, local_wins, new_rev_id
+
+MAX_HISTORY = 50
+
+
+class Document:
+    """The current revision of one document, and what the server is known to have."""
+
+    __slots__ = ("body", "deleted", "doc_id", "history", "local_seq", "remote_rev", "rev", "stalled_rev")
+
+    def __init__(self, doc_id: str, rev: str, history: tuple[str, ...], body: bytes, deleted: bool,
+                 remote_rev: str | None, local_seq: int) -> None:
+        self.doc_id = doc_id
+        self.rev = rev
+        self.history = history
+        """Ancestors of `rev`, newest first."""
+        self.body = body
+        self.deleted = deleted
+        self.remote_rev = remote_rev
+        """The newest revision of this document the server is known to hold."""
+        self.local_seq = local_seq
+        """Local sequence of the last local change; pending while rev != remote_rev."""
+        self.stalled_rev: str | None = None
+        """A revision the server refused (409 conflict or 403 rejection): not pushed again.
+        A new local edit or a pull that resolves the conflict makes a new revision."""
+
+    @property
+    def pending(self) -> bool:
+        return self.rev != self.remote_rev
+
+    def properties(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.body) if self.body else {}
+        return result
+
+    def attachment_stubs(self) -> dict[str, dict[str, Any]]:
+        if b'"_attachments"' not in self.body:
+            return {}
+        stubs: dict[str, dict[str, Any]] = self.properties().get("_attachments") or {}
+        return stubs
+
+
+class InsertOutcome(Enum):
+    INSERTED = "inserted"
+    ALREADY_KNOWN = "already_known"
+    CONFLICT_REMOTE_WON = "conflict_remote_won"
+    CONFLICT_LOCAL_WON = "conflict_local_won"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+class LocalStore:
+    """One device's database."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, Document] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.checkpoints: dict[str, dict[str, Any]] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return sum(1 for doc in self.docs.values() if not doc.deleted)
+
+    def get(self, doc_id: str) -> Document | None:
+        return self.docs.get(doc_id)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    @property
+    def last_sequence(self) -> int:
+        return self._seq
+
+    # Local edits ----------------------------------------------------------------------------
+    def put(self, doc_id: str, properties: Mapping[str, Any],
+            attachments: Mapping[str, Attachment] | None = None) -> Document:
+        """Save a local revision (queued for push); attachments become stubs plus blobs."""
+        body = {k: v for k, v in properties.items() if not k.startswith("_")}
+        current = self.docs.get(doc_id)
+        if attachments:
+            stubs: dict[str, dict[str, Any]] = {}
+            gen = generation(current.rev) + 1 if current else 1
+            for name, att in attachments.items():
+                digest = attachment_digest(att.data)
+                self.blobs[digest] = att.data
+                stubs[name] = {"stub": True, "digest": digest, "length": len(att.data),
+                               "revpos": gen, "content_type": att.content_type}
+            body["_attachments"] = stubs
+        elif current is not None and not current.deleted and "_attachments" in current.properties():
+            body["_attachments"] = current.properties()["_attachments"]
+        return self._save_local(doc_id, json.dumps(body, separators=(",", ":")).encode(), deleted=False)
+
+    def delete(self, doc_id: str) -> Document:
+        if doc_id not in self.docs or self.docs[doc_id].deleted:
+            raise KeyError(f"no live document {doc_id!r} to delete")
+        return self._save_local(doc_id, b"{}", deleted=True)
+
+    def _save_local(self, doc_id: str, body: bytes, *, deleted: bool) -> Document:
+        current = self.docs.get(doc_id)
+        parent = current.rev if current else None
+        rev = new_rev_id(parent, body, deleted=deleted)
+        history = ((parent, *current.history)[:MAX_HISTORY] if current and parent else ())
+        doc = Document(doc_id, rev, history, body, deleted,
+                       current.remote_rev if current else None, self._next_seq())
+        self.docs[doc_id] = doc
+        return doc
+
+    # Replication -----------------------------------------------------------------------------
+    def pending(self) -> list[Document]:
+        """Documents to push: the server lacks their current revision and has not refused it."""
+        return sorted((d for d in self.docs.values() if d.pending and d.stalled_rev != d.rev),
+                      key=lambda d: d.local_seq)
+
+    def known_revs(self, doc_id: str, limit: int = 20) -> list[str]:
+        doc = self.docs.get(doc_id)
+        if doc is None:
+            return []
+        return [doc.rev, *doc.history[: limit - 1]]
+
+    def has_revision(self, doc_id: str, rev: str) -> bool:
+        doc = self.docs.get(doc_id)
+        return doc is not None and (doc.rev == rev or rev in doc.history)
+
+    def mark_pushed(self, doc_id: str, rev: str) -> None:
+        doc = self.docs.get(doc_id)
+        if doc is None:
+            return
+        if doc.rev == rev or rev in doc.history:
+            if doc.remote_rev is None or doc.remote_rev in (rev, *self._ancestors_of(doc, rev)):
+                doc.remote_rev = rev
+            if doc.rev == rev:
+                doc.stalled_rev = None
+
+    @staticmethod
+    def _ancestors_of(doc: Document, rev: str) -> tuple[str, ...]:
+        if rev == doc.rev:
+            return doc.history
+        if rev in doc.history:
+            return doc.history[doc.history.index(rev) + 1:]
+        return ()
+
+    def insert_remote(self, doc_id: str, rev: str, history: tuple[str, ...], body: bytes,
+                      deleted: bool) -> InsertOutcome:
+        """Store a pulled revision, resolving a conflict with unpushed local changes
+        as Couchbase Lite's default resolver does."""
+        current = self.docs.get(doc_id)
+        if current is not None and (current.rev == rev or rev in current.history):
+            if current.rev == rev:
+                current.remote_rev = rev
+            return InsertOutcome.ALREADY_KNOWN
+        if current is None or current.rev in history or not current.pending:
+            seq = current.local_seq if current else 0
+            self.docs[doc_id] = Document(doc_id, rev, history[:MAX_HISTORY], body, deleted, rev, seq)
+            return InsertOutcome.INSERTED
+        if not local_wins(current.rev, current.deleted, rev, deleted):
+            self.docs[doc_id] = Document(doc_id, rev, history[:MAX_HISTORY], body, deleted, rev,
+                                         current.local_seq)
+            return InsertOutcome.CONFLICT_REMOTE_WON
+        # The local revision wins: keep its content as a new child of the server's revision,
+        # so the push that follows extends the server's branch instead of conflicting again.
+        new_body = current.body
+        new_rev = new_rev_id(rev, new_body, deleted=current.deleted)
+        self.docs[doc_id] = Document(doc_id, new_rev, (rev, *history)[:MAX_HISTORY], new_body,
+                                     current.deleted, rev, self._next_seq())
+        return InsertOutcome.CONFLICT_LOCAL_WON
+
+    def purge(self, doc_id: str) -> bool:
+        return self.docs.pop(doc_id, None) is not None
+
+    def attachment(self, doc_id: str, name: str) -> bytes | None:
+        doc = self.docs.get(doc_id)
+        if doc is None:
+            return None
+        stub = doc.attachment_stubs().get(name)
+        return self.blobs.get(stub["digest"]) if stub else None

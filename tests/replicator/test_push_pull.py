@@ -1,0 +1,157 @@
+"""Two devices of one user replicate through the real Sync Gateway as Couchbase Lite does."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from rig.device import VirtualDevice
+from rig.gateway import AdminClient, LocalGateway, PublicClient
+from rig.replicator import Attachment, EventKind, ReplicationEvent
+from rig.replicator.revisions import local_wins
+from tests.replicator.conftest import MakeDevice
+
+pytestmark = pytest.mark.gateway
+
+
+def _state(device: VirtualDevice, doc_id: str) -> tuple[str, bool, object]:
+    doc = device.store.get(doc_id)
+    assert doc is not None
+    return doc.rev, doc.deleted, json.loads(doc.body)
+
+
+def _snapshot(device: VirtualDevice) -> dict[str, tuple[str, bool, dict[str, object]]]:
+    return {d.doc_id: (d.rev, d.deleted, json.loads(d.body)) for d in device.store.docs.values()}
+
+
+def _blobs(device: VirtualDevice) -> dict[str, bytes]:
+    return {f"{d.doc_id}/{name}": device.store.blobs[stub["digest"]]
+            for d in device.store.docs.values() for name, stub in d.attachment_stubs().items()}
+
+
+def test_thousand_documents_with_attachments_updates_and_deletions_flow_both_ways(
+    make_device: MakeDevice, admin: AdminClient, db: str
+) -> None:
+    def settle() -> None:
+        admin.wait_for_changes_feed(db)
+
+    phone, tablet = make_device("ann"), make_device("ann")
+    for i in range(1000):
+        photo = {"photo": Attachment(bytes([i % 256]) * (200 + i), "image/jpeg")} if i % 50 == 0 else None
+        phone.store.put(f"profile-{i}", {"owner": "ann", "channels": ["ann"], "n": i, "bio": "x" * 500},
+                        photo)
+    pushed = phone.sync(pull=False, timeout=120)
+    assert pushed.docs_pushed == 1000
+    assert pushed.errors == 0
+    assert phone.store.pending() == []
+    settle()
+
+    pulled = tablet.sync(push=False, timeout=120)
+    assert pulled.docs_pulled == 1000
+    assert pulled.attachments_pulled == 20
+    assert _snapshot(tablet) == _snapshot(phone)
+    assert _blobs(tablet) == _blobs(phone)
+    assert len(_blobs(tablet)) == 20
+
+    # Updates and deletions made on the tablet reach the phone, and the other way round.
+    for i in range(10):
+        tablet.store.put(f"profile-{i}", {"owner": "ann", "channels": ["ann"], "n": i, "edited": "tablet"})
+    for i in range(10, 15):
+        tablet.store.delete(f"profile-{i}")
+    assert tablet.sync(timeout=60).docs_pushed == 15
+    settle()
+    assert phone.sync(timeout=60).docs_pulled == 15
+    phone.store.put("profile-20", {"owner": "ann", "channels": ["ann"], "edited": "phone"})
+    phone.store.delete("profile-21")
+    phone.sync(timeout=60)
+    settle()
+    tablet.sync(timeout=60)
+    assert _snapshot(tablet) == _snapshot(phone)
+    assert phone.store.get("profile-12").deleted  # type: ignore[union-attr]
+    assert admin.get_document(db, "profile-3")["edited"] == "tablet"
+
+
+@pytest.mark.parametrize("tablet_deletes", [False, True])
+def test_concurrent_edits_end_as_couchbase_lite_ends_them(
+    make_device: MakeDevice, admin: AdminClient, db: str, tablet_deletes: bool
+) -> None:
+    def settle() -> None:
+        admin.wait_for_changes_feed(db)
+
+    phone, tablet = make_device("bea"), make_device("bea")
+    phone.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "base"})
+    phone.sync(timeout=30)
+    settle()
+    tablet.sync(timeout=30)
+    phone_rev = phone.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "phone"}).rev
+    if tablet_deletes:
+        tablet_doc = tablet.store.delete("shared")
+    else:
+        tablet_doc = tablet.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "tablet"})
+    phone.sync(timeout=30)  # the phone's edit reaches the gateway first
+    settle()
+
+    events: list[ReplicationEvent] = []
+    tablet.sync(timeout=30, observer=events.append)
+    assert any(e.kind is EventKind.CONFLICT for e in events)
+    settle()
+    phone.sync(timeout=30)
+    settle()
+    tablet.sync(timeout=30)
+
+    assert _state(phone, "shared") == _state(tablet, "shared")
+    final_phone = phone.store.get("shared")
+    assert final_phone is not None
+    tablet_wins = local_wins(tablet_doc.rev, tablet_doc.deleted, phone_rev, False)
+    assert tablet_wins is tablet_deletes or tablet_wins == (tablet_doc.rev > phone_rev)
+    if tablet_deletes:
+        assert final_phone.deleted  # a deletion always wins
+    else:
+        expected = "tablet" if tablet_wins else "phone"
+        assert json.loads(final_phone.body)["v"] == expected
+
+
+def test_continuous_pull_delivers_within_a_second(
+    make_device: MakeDevice, gateway: LocalGateway, db: str
+) -> None:
+    device = make_device("cai")
+    arrived: dict[str, float] = {}
+    stop = threading.Event()
+    caught_up = threading.Event()
+
+    def observe(event: ReplicationEvent) -> None:
+        if event.kind is EventKind.CAUGHT_UP:
+            caught_up.set()
+        if event.kind is EventKind.PULLED:
+            arrived[event.doc_id] = time.monotonic()
+
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            device.sync(continuous=True, push=False, stop=stop, observer=observe, timeout=60)
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        assert caught_up.wait(10)
+        writer = PublicClient(gateway.public_url, db, username="cai", password="cai-pw")
+        latencies = []
+        for i in range(5):
+            written = time.monotonic()
+            writer.put_document(f"live-{i}", {"owner": "cai", "channels": ["cai"]})
+            deadline = written + 5
+            while f"live-{i}" not in arrived and time.monotonic() < deadline:
+                time.sleep(0.005)
+            latencies.append(arrived[f"live-{i}"] - written)
+        assert max(latencies) < 1.0, latencies
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive()
+    assert failures == []
