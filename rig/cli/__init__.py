@@ -14,11 +14,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, device, gateway
+    from rig.cli import bench, demo, device, gateway
 
     gateway.register(commands)
     device.register(commands)
     bench.register(commands)
+    demo.register(commands)
     return parser
 
 

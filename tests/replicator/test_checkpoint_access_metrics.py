@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from rig.device import VirtualDevice
 from rig.gateway import AdminClient, LocalGateway, PublicClient
 from rig.replicator import EventKind, ReplicationEvent
-from tests.replicator.conftest import MakeDevice
 
 pytestmark = pytest.mark.gateway
+
+MakeDevice = Callable[..., VirtualDevice]
 
 
 def _seed(admin: AdminClient, db: str, ids: range, channel: str, owner: str = "") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -12,9 +13,10 @@ from rig.device import VirtualDevice
 from rig.gateway import AdminClient, LocalGateway, PublicClient
 from rig.replicator import Attachment, EventKind, ReplicationEvent
 from rig.replicator.revisions import local_wins
-from tests.replicator.conftest import MakeDevice
 
 pytestmark = pytest.mark.gateway
+
+MakeDevice = Callable[..., VirtualDevice]
 
 
 def _state(device: VirtualDevice, doc_id: str) -> tuple[str, bool, object]:
