@@ -86,7 +86,7 @@ def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
         progress(f"seeded {docs} documents; Sync Gateway pid {pid}")
 
         def device(user: str) -> VirtualDevice:
-            return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=(user, "shared"))
+            return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=("shared",))
 
         def pull(d: VirtualDevice) -> int:
             return d.sync(push=False, timeout=600).docs_pulled
