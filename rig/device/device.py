@@ -53,6 +53,7 @@ class VirtualDevice:
     subprotocols: tuple[str, ...] = DEFAULT_SUBPROTOCOLS
     channels: tuple[str, ...] = ()
     connect_timeout: float = 30.0
+    checkpoint_interval: float = 5.0
     session: SyncSession | None = None
 
     def __post_init__(self) -> None:
@@ -71,7 +72,7 @@ class VirtualDevice:
         transport = WebSocketTransport.connect(self.url, subprotocols=self.subprotocols,
                                                auth=self.credentials.auth(), timeout=self.connect_timeout)
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
-                                  channels=self.channels)
+                                  channels=self.channels, checkpoint_interval=self.checkpoint_interval)
         self.session = SyncSession(transport, self.store, config, observer=observer)
         try:
             return self.session.run(timeout=timeout, stop=stop)

@@ -44,6 +44,8 @@ class ReplicatorConfig:
     pull: bool = True
     continuous: bool = False
     channels: tuple[str, ...] = ()
+    checkpoint_interval: float = CHECKPOINT_INTERVAL_S
+    """Seconds between checkpoint saves while replicating (one-shot too, so a killed wake resumes)."""
 
 
 class Replicator:
@@ -106,8 +108,9 @@ class Replicator:
             self.pusher.notify_local_change()
 
     def tick(self) -> None:
-        """Called now and then by the driver: continuous replications save their checkpoint."""
-        if self.state is ReplicatorState.RUNNING and self._clock() - self._last_save >= CHECKPOINT_INTERVAL_S:
+        """Called now and then by the driver: save the checkpoint when it is due and has moved."""
+        if self.state is ReplicatorState.RUNNING and \
+                self._clock() - self._last_save >= self.config.checkpoint_interval:
             self._save_checkpoint()
 
     def stop(self) -> None:

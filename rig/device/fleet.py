@@ -1,0 +1,129 @@
+"""A fleet of devices living their lifecycles against one Sync Gateway database.
+
+Users are grouped in teams: a user reads their own channel and their team's,
+so one user's write wakes the devices of teammates by silent push.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rig.device.device import Credentials, VirtualDevice
+from rig.device.lifecycle import AppState
+from rig.device.measure import Measurements
+from rig.device.profile import DeviceProfile
+from rig.device.runner import DeviceRunner
+from rig.gateway import AdminClient
+from rig.push import PushService, PushTarget
+
+
+def team_of(user_index: int, team_size: int) -> str:
+    return f"team.{user_index // team_size}"
+
+
+def team_editor(team_size: int) -> Any:
+    def edit(device: VirtualDevice, rng: random.Random) -> None:
+        user = device.credentials.username
+        index = int(user.rsplit("-", 1)[1])
+        if rng.random() < 0.5:
+            doc_id, channels = f"{user}.profile.{rng.randrange(3)}", [user]
+        else:
+            team = team_of(index, team_size)
+            doc_id, channels = f"{team}.note.{user}.{rng.randrange(3)}", [team]
+        device.store.put(doc_id, {"type": "note", "owner": user, "channels": channels,
+                                  "written_at": time.time(), "device": device.name, "value": rng.random()})
+    return edit
+
+
+@dataclass(slots=True)
+class Fleet:
+    public_url: str
+    admin: AdminClient
+    db: str
+    assignment: Sequence[tuple[int, DeviceProfile]]
+    """(user index, profile) per device."""
+    push: PushService | None = None
+    time_scale: float = 1.0
+    seed: int = 1
+    team_size: int = 5
+    measurements: Measurements = field(init=False)
+    runners: list[DeviceRunner] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.measurements = Measurements(self.time_scale)
+        rng = random.Random(self.seed)
+        users = sorted({u for u, _ in self.assignment})
+        for user_index in users:
+            name = self.user_name(user_index)
+            self.admin.put_user(self.db, name, password=f"{name}-pw",
+                                admin_channels=[name, team_of(user_index, self.team_size)])
+        editor = team_editor(self.team_size)
+        for ordinal, (user_index, profile) in enumerate(self.assignment):
+            name = self.user_name(user_index)
+            device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(name, f"{name}-pw"),
+                                   name=f"{name}/{profile.name}/{ordinal}")
+            runner = DeviceRunner(device, profile, rng=random.Random(rng.random()), time_scale=self.time_scale,
+                                  measurements=self.measurements, editor=editor)
+            self.runners.append(runner)
+            if self.push is not None:
+                self.push.register(PushTarget(device.name, name, runner.deliver_push, runner.accepts_push),
+                                   profile.push)
+
+    @staticmethod
+    def user_name(index: int) -> str:
+        return f"user-{index:04d}"
+
+    def run(self, duration: float, *, stop: threading.Event | None = None,
+            start_awake_fraction: float = 0.3) -> None:
+        """Run every device for `duration` real seconds; some start in the foreground, the rest asleep."""
+        stop = stop or threading.Event()
+        rng = random.Random(self.seed + 1)
+        threads = []
+        for runner in self.runners:
+            state = AppState.FOREGROUND if rng.random() < start_awake_fraction else AppState.SUSPENDED
+            thread = threading.Thread(target=runner.run, args=(stop,), kwargs={"duration": duration, "start": state},
+                                      name=f"device-{runner.device.name}", daemon=True)
+            threads.append(thread)
+            thread.start()
+        for thread in threads:
+            thread.join(duration + 60)
+
+    def final_sync(self, *, timeout: float = 120.0) -> list[str]:
+        """Every device opens the app once more and syncs to the end; returns the failures."""
+        self.admin.wait_for_changes_feed(self.db)
+        failures = []
+        for runner in self.runners:
+            try:
+                runner.device.sync(timeout=timeout)
+            except Exception as exc:
+                failures.append(f"{runner.device.name}: {type(exc).__name__}: {exc}")
+        return failures
+
+    def verify(self) -> list[str]:
+        """Each device holds every live document its user may read, at the gateway's revision, and no other."""
+        rows = self.admin.all_docs(self.db)
+        docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
+        channels_of: dict[str, set[str]] = {}
+        problems = []
+        for runner in self.runners:
+            user = runner.device.credentials.username
+            if user not in channels_of:
+                channels_of[user] = set(self.admin.user(self.db, user)["all_channels"])
+            readable = channels_of[user]
+            expected = {doc_id: rev for doc_id, (rev, chans) in docs.items()
+                        if "*" in readable or "!" in chans or readable & chans}
+            held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
+            for doc_id in sorted(set(expected) - set(held)):
+                problems.append(f"miss: {runner.device.name} lacks {doc_id} {expected[doc_id]}")
+            for doc_id in sorted(set(held) - set(expected)):
+                problems.append(f"leak: {runner.device.name} holds {doc_id} {held[doc_id]}")
+            for doc_id in sorted(set(held) & set(expected)):
+                if held[doc_id] != expected[doc_id]:
+                    problems.append(f"stale: {runner.device.name} has {doc_id} {held[doc_id]}, "
+                                    f"gateway {expected[doc_id]}")
+        return problems

@@ -1,0 +1,86 @@
+"""What a fleet run measures: every wake, every document arrival, every push delay."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class WakeMeasurement:
+    device: str
+    profile: str
+    trigger: str
+    started_wall: float
+    wake_to_caught_up_s: float | None
+    """Real seconds (budgets and network are never scaled); None when the wake did not finish."""
+    docs_pulled: int
+    docs_pushed: int
+    overrun: bool
+    push_delay_s: float | None = None
+    """Webhook received -> push delivered, real seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    doc_id: str
+    device: str
+    user: str
+    write_to_arrival_s: float
+    """Real seconds between the write (the document's `written_at`) and its arrival on the device."""
+    phase: str
+    """`awake`: arrived while the app ran (foreground replication); `after_wake`: pulled by a background wake."""
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass(slots=True)
+class Measurements:
+    time_scale: float = 1.0
+    wakes: list[WakeMeasurement] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_wake(self, wake: WakeMeasurement) -> None:
+        with self._lock:
+            self.wakes.append(wake)
+
+    def add_arrival(self, arrival: Arrival) -> None:
+        with self._lock:
+            self.arrivals.append(arrival)
+
+    def summary(self) -> dict[str, Any]:
+        """Figures by wake trigger and arrival phase; each says whether it is scaled."""
+        with self._lock:
+            wakes, arrivals = list(self.wakes), list(self.arrivals)
+        by_trigger: dict[str, Any] = {}
+        for trigger in sorted({w.trigger for w in wakes}):
+            group = [w for w in wakes if w.trigger == trigger]
+            durations = [w.wake_to_caught_up_s for w in group if w.wake_to_caught_up_s is not None]
+            delays = [w.push_delay_s for w in group if w.push_delay_s is not None]
+            by_trigger[trigger] = {
+                "wakes": len(group), "overruns": sum(w.overrun for w in group),
+                "docs_pulled": sum(w.docs_pulled for w in group), "docs_pushed": sum(w.docs_pushed for w in group),
+                "wake_to_caught_up_s_real": {f"p{q}": percentile(durations, q) for q in (50, 95, 99)},
+                "push_delay_s_real": {f"p{q}": percentile(delays, q) for q in (50, 95, 99)} if delays else None,
+            }
+        by_phase: dict[str, Any] = {}
+        for phase in sorted({a.phase for a in arrivals}):
+            latencies = [a.write_to_arrival_s for a in arrivals if a.phase == phase]
+            by_phase[phase] = {"arrivals": len(latencies),
+                               "write_to_arrival_s_real": {f"p{q}": percentile(latencies, q) for q in (50, 95, 99)}}
+        return {"time_scale": self.time_scale,
+                "note": "OS intervals (refresh gaps, sessions, kill hazards) ran compressed by time_scale; "
+                        "every *_real figure is in real seconds, unscaled",
+                "wakes_by_trigger": by_trigger, "arrivals_by_phase": by_phase}
+
+    def as_records(self) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            return {"wakes": [asdict(w) for w in self.wakes], "arrivals": [asdict(a) for a in self.arrivals]}

@@ -1,0 +1,205 @@
+"""Drives one device's lifecycle in real time: timers, pushes and syncs in, replications out.
+
+One runner per device, in its own thread (pytest) or greenlet (locust: the
+same code once gevent has patched threading). Syncs run in a helper thread so
+the lifecycle can cut them when the budget runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rig.device.device import VirtualDevice
+from rig.device.lifecycle import (
+    Action,
+    AppState,
+    CutSync,
+    Edit,
+    Lifecycle,
+    StartContinuous,
+    StartWake,
+    StopSync,
+    Trigger,
+    WakeRecord,
+)
+from rig.device.measure import Arrival, Measurements, WakeMeasurement
+from rig.device.profile import DeviceProfile
+from rig.replicator import EventKind, ReplicationEvent
+from rig.replicator.link import Observer
+
+log = logging.getLogger(__name__)
+
+Editor = Callable[[VirtualDevice, random.Random], None]
+
+
+def default_editor(device: VirtualDevice, rng: random.Random) -> None:
+    """The seed app: the user edits one of their profile documents."""
+    user = device.credentials.username
+    doc_id = f"{user}.profile.{rng.randrange(5)}"
+    device.store.put(doc_id, {"type": "profile", "owner": user, "channels": [user],
+                              "device": device.name, "written_at": time.time(), "note": rng.random()})
+
+
+@dataclass(frozen=True, slots=True)
+class _SyncDone:
+    token: int
+    ok: bool
+    pulled: int
+    pushed: int
+
+
+class DeviceRunner:
+    def __init__(self, device: VirtualDevice, profile: DeviceProfile, *, rng: random.Random,
+                 time_scale: float = 1.0, measurements: Measurements | None = None,
+                 editor: Editor = default_editor, observer: Observer | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.device = device
+        self.profile = profile
+        self.rng = rng
+        self.lifecycle = Lifecycle(profile, rng, time_scale)
+        self.measurements = measurements or Measurements(time_scale)
+        self.editor = editor
+        self.observer = observer
+        """Also told of every replication event (tests, the load engine's metrics)."""
+        self._clock = clock
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._sync_thread: threading.Thread | None = None
+        self._sync_stop = threading.Event()
+        self._token = 0
+        self._push_delay: float | None = None
+        self._current: tuple[WakeRecord | None, float] = (None, 0.0)
+        self.errors: list[str] = []
+
+    # Called from other threads ----------------------------------------------------------------
+    def deliver_push(self, sent_at: float) -> None:
+        self._inbox.put(("push", sent_at))
+
+    def accepts_push(self) -> bool:
+        return self.lifecycle.accepts_push()
+
+    def open_app(self) -> None:
+        self._inbox.put(("open", None))
+
+    def force_quit(self) -> None:
+        self._inbox.put(("force_quit", None))
+
+    # The loop ---------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, *, duration: float, start: AppState = AppState.FOREGROUND) -> None:
+        now = self._clock()
+        end = now + duration
+        self._execute(self.lifecycle.start(now, start))
+        while not stop.is_set() and now < end:
+            due = self.lifecycle.next_due()
+            wait = min(end - now, 0.5 if due is None else max(0.0, due - now), 0.5)
+            try:
+                message = self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait()
+            except queue.Empty:
+                message = None
+            now = self._clock()
+            actions: list[Action] = []
+            if isinstance(message, _SyncDone):
+                actions += self._on_sync_done(message, now)
+            elif isinstance(message, tuple):
+                kind, value = message
+                if kind == "push":
+                    before = self.lifecycle.state
+                    actions += self.lifecycle.push_delivered(now)
+                    if before is not self.lifecycle.state and isinstance(value, float):
+                        self._push_delay = max(0.0, time.time() - value)
+                elif kind == "open":
+                    actions += self.lifecycle.user_opens_app(now)
+                elif kind == "force_quit":
+                    actions += self.lifecycle.user_force_quits(now)
+            actions += self.lifecycle.advance(now)
+            self._execute(actions)
+        self._cut("run ended")
+        if self._sync_thread is not None:
+            self._sync_thread.join(10)
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, StartContinuous):
+                self._start_sync(continuous=True, budget=None)
+            elif isinstance(action, StartWake):
+                self._start_sync(continuous=False, budget=action.budget)
+            elif isinstance(action, StopSync):
+                self._sync_stop.set()
+            elif isinstance(action, CutSync):
+                self._cut(action.reason)
+            elif isinstance(action, Edit):
+                self.editor(self.device, self.rng)
+                self.device.local_changed()
+
+    def _cut(self, reason: str) -> None:
+        """Kill the running replication mid-flight, as the OS kills the app."""
+        self._token += 1  # its completion no longer counts
+        self._sync_stop.set()
+        session = self.device.session
+        if session is not None:
+            session.transport.close(1001, reason)
+
+    def _start_sync(self, *, continuous: bool, budget: float | None) -> None:
+        if self._sync_thread is not None and self._sync_thread.is_alive():
+            self._cut("superseded")
+            self._sync_thread.join(10)
+        self._token += 1
+        token = self._token
+        self._sync_stop = threading.Event()
+        stop = self._sync_stop
+        wake = self.lifecycle.wakes[-1] if self.lifecycle.wakes else None
+
+        def observe(event: ReplicationEvent) -> None:
+            if self.observer is not None:
+                self.observer(event)
+            if event.kind is EventKind.PULLED and b'"written_at"' in event.body:
+                written = json.loads(event.body).get("written_at")
+                if isinstance(written, int | float):
+                    phase = "awake" if self.lifecycle.state in (AppState.FOREGROUND, AppState.BACKGROUND) \
+                        else "after_wake"
+                    self.measurements.add_arrival(Arrival(event.doc_id, self.device.name,
+                                                          self.device.credentials.username,
+                                                          time.time() - written, phase))
+
+        def work() -> None:
+            ok, pulled, pushed = False, 0, 0
+            try:
+                # The session's own deadline is a safety net: the lifecycle's budget timer cuts first.
+                stats = self.device.sync(continuous=continuous, stop=stop, observer=observe,
+                                         timeout=None if budget is None else budget + 5)
+                ok, pulled, pushed = True, stats.docs_pulled, stats.docs_pushed
+            except Exception as exc:  # every failure ends this sync; the lifecycle decides what next
+                if token == self._token:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    log.debug("%s: sync failed: %s", self.device.name, exc)
+            self._inbox.put(_SyncDone(token, ok, pulled, pushed))
+
+        self._sync_thread = threading.Thread(target=work, name=f"sync-{self.device.name}", daemon=True)
+        self._sync_thread.start()
+        self._current = (wake, self._clock())
+
+    def _on_sync_done(self, done: _SyncDone, now: float) -> list[Action]:
+        wake, started = self._current
+        if done.token != self._token:
+            # A replication the lifecycle already cut (budget overrun, relaunch): record the overrun.
+            if wake is not None and wake.overrun and wake.trigger is not Trigger.FOREGROUND:
+                self._record(wake, started, None, done)
+                self._current = (None, now)
+            return []
+        if wake is not None and wake.trigger is not Trigger.FOREGROUND:
+            self._record(wake, started, now - started if done.ok else None, done)
+        return self.lifecycle.sync_finished(now, ok=done.ok)
+
+    def _record(self, wake: WakeRecord, started: float, duration: float | None, done: _SyncDone) -> None:
+        delay = self._push_delay if wake.trigger is Trigger.PUSH else None
+        self._push_delay = None
+        started_wall = time.time() - (self._clock() - started)
+        self.measurements.add_wake(WakeMeasurement(
+            self.device.name, self.profile.name, wake.trigger.value, started_wall, duration,
+            done.pulled, done.pushed, wake.overrun, delay))

@@ -1,0 +1,173 @@
+"""The push service: receives Sync Gateway's document_changed webhooks on loopback, finds the
+users who may read the document, and delivers silent pushes to their devices."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from rig._errors import AdminApiError
+from rig.device.profile import Push
+from rig.gateway import AdminClient
+from rig.push.dispatcher import PushCounters, PushDispatcher
+
+log = logging.getLogger(__name__)
+_USER_CACHE_S = 2.0
+
+
+@dataclass(slots=True)
+class PushTarget:
+    """A device as the push service sees it."""
+
+    device_id: str
+    user: str
+    deliver: Callable[[float], None]
+    """Called with the webhook's wall time when the push reaches the device."""
+    accepts: Callable[[], bool]
+
+
+class PushService:
+    def __init__(self, admin: AdminClient, db: str, *, host: str = "127.0.0.1", port: int = 0,
+                 time_scale: float = 1.0, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.admin = admin
+        self.db = db
+        self.dispatcher = PushDispatcher(rng or random.Random(), time_scale)
+        self._clock = clock
+        self._targets: dict[str, PushTarget] = {}
+        self._by_user: dict[str, list[str]] = {}
+        self._user_channels: dict[str, tuple[float, set[str]]] = {}
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._host = host
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._threads = [threading.Thread(target=self._server.serve_forever, name="push-http", daemon=True),
+                         threading.Thread(target=self._deliver_loop, name="push-deliver", daemon=True)]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._server.server_port}/sg/doc-changed"
+
+    @property
+    def counters(self) -> PushCounters:
+        return self.dispatcher.counters
+
+    def webhook_config(self) -> dict[str, Any]:
+        """The `event_handlers` section that makes Sync Gateway call this service."""
+        return {"document_changed": [{"handler": "webhook", "url": self.url, "timeout": 5,
+                                      "options": {"winning_rev_only": True}}]}
+
+    def register(self, target: PushTarget, profile: Push) -> None:
+        with self._cond:
+            self._targets[target.device_id] = target
+            self._by_user.setdefault(target.user, []).append(target.device_id)
+            self.dispatcher.register(target.device_id, profile, self._clock())
+
+    def start(self) -> PushService:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> PushService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Routing -----------------------------------------------------------------------------------
+    def _channels_of(self, user: str) -> set[str]:
+        cached = self._user_channels.get(user)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > _USER_CACHE_S:
+            try:
+                channels = set(self.admin.user(self.db, user).get("all_channels") or [])
+            except AdminApiError:
+                channels = set()
+            cached = (now, channels)
+            self._user_channels[user] = cached
+        return cached[1]
+
+    def on_webhook(self, body: dict[str, Any]) -> None:
+        """The webhook carries the document but no channels: read them from the gateway."""
+        sent_at = time.time()
+        doc_id = body.get("_id")
+        with self._cond:
+            self.dispatcher.counters.received += 1
+        if not isinstance(doc_id, str):
+            return
+        try:
+            doc_channels = self.admin.doc_channels(self.db, doc_id)
+        except AdminApiError as exc:
+            log.warning("push service: cannot read channels of %s: %s", doc_id, exc)
+            return
+        users = [u for u in list(self._by_user) if self._may_read(self._channels_of(u), doc_channels)]
+        with self._cond:
+            now = self._clock()
+            for user in users:
+                for device_id in self._by_user[user]:
+                    self.dispatcher.submit(device_id, now, sent_at)
+            self._cond.notify_all()
+
+    @staticmethod
+    def _may_read(user_channels: set[str], doc_channels: set[str]) -> bool:
+        return "*" in user_channels or "!" in doc_channels or bool(user_channels & doc_channels)
+
+    # Delivery ----------------------------------------------------------------------------------
+    def _deliver_loop(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                due = self.dispatcher.next_due()
+                now = self._clock()
+                wait = 0.5 if due is None else max(0.0, min(0.5, due - now))
+                if wait > 0:
+                    self._cond.wait(wait)
+                arrived = self.dispatcher.due(self._clock())
+                targets = [(self._targets[d], sent) for d, sent in arrived]
+            for target, sent_at in targets:
+                if target.accepts():
+                    with self._cond:
+                        self.dispatcher.counters.delivered += 1
+                    target.deliver(sent_at)
+                else:
+                    with self._cond:
+                        self.dispatcher.counters.refused += 1
+
+
+def _handler(service: PushService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                return
+            if isinstance(body, dict):
+                service.on_webhook(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("push service: " + format, *args)
+
+    return Handler
