@@ -14,16 +14,21 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, demo, device, gateway
+    from rig.cli import bench, conform, demo, device, gateway, run
 
     gateway.register(commands)
     device.register(commands)
     bench.register(commands)
     demo.register(commands)
+    run.register(commands)
+    conform.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["run"]:
+        import rig.load._early  # noqa: F401  (gevent's patching first, before httpx loads ssl)
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -95,35 +95,55 @@ class Fleet:
 
     def final_sync(self, *, timeout: float = 120.0) -> list[str]:
         """Every device opens the app once more and syncs to the end; returns the failures."""
-        self.admin.wait_for_changes_feed(self.db)
-        failures = []
-        for runner in self.runners:
-            try:
-                runner.device.sync(timeout=timeout)
-            except Exception as exc:
-                failures.append(f"{runner.device.name}: {type(exc).__name__}: {exc}")
-        return failures
+        return final_sync(self.admin, self.db, self.runners, timeout=timeout)
 
     def verify(self) -> list[str]:
         """Each device holds every live document its user may read, at the gateway's revision, and no other."""
-        rows = self.admin.all_docs(self.db)
-        docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
-        channels_of: dict[str, set[str]] = {}
-        problems = []
-        for runner in self.runners:
-            user = runner.device.credentials.username
-            if user not in channels_of:
-                channels_of[user] = set(self.admin.user(self.db, user)["all_channels"])
-            readable = channels_of[user]
-            expected = {doc_id: rev for doc_id, (rev, chans) in docs.items()
-                        if "*" in readable or "!" in chans or readable & chans}
-            held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
-            for doc_id in sorted(set(expected) - set(held)):
-                problems.append(f"miss: {runner.device.name} lacks {doc_id} {expected[doc_id]}")
-            for doc_id in sorted(set(held) - set(expected)):
-                problems.append(f"leak: {runner.device.name} holds {doc_id} {held[doc_id]}")
-            for doc_id in sorted(set(held) & set(expected)):
-                if held[doc_id] != expected[doc_id]:
-                    problems.append(f"stale: {runner.device.name} has {doc_id} {held[doc_id]}, "
-                                    f"gateway {expected[doc_id]}")
-        return problems
+        return verify_devices(self.admin, self.db, self.runners)
+
+
+def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, timeout: float = 120.0,
+               rounds: int = 3) -> list[str]:
+    """Push everything every device still holds, then pull on every device, until nothing moves.
+
+    Pushes first for all devices, so no device pulls before another has pushed its last
+    offline edit; a pull that resolves a conflict in the device's favour makes a revision
+    to push, hence the further rounds.
+    """
+    failures: list[str] = []
+    for _ in range(rounds):
+        pushed = 0
+        for runner in runners:
+            try:
+                pushed += runner.device.sync(pull=False, timeout=timeout).docs_pushed
+            except Exception as exc:
+                failures.append(f"{runner.device.name}: push: {type(exc).__name__}: {exc}")
+        admin.wait_for_changes_feed(db)
+        for runner in runners:
+            try:
+                runner.device.sync(push=False, timeout=timeout)
+            except Exception as exc:
+                failures.append(f"{runner.device.name}: pull: {type(exc).__name__}: {exc}")
+        if not any(r.device.store.pending() for r in runners) and pushed == 0:
+            break
+    return failures
+
+
+def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner]) -> list[str]:
+    """Compare what each device holds with the gateway's own view of channels and users."""
+    rows = admin.all_docs(db)
+    docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
+    channels_of: dict[str, set[str]] = {}
+    problems = []
+    for runner in runners:
+        user = runner.device.credentials.username
+        if user not in channels_of:
+            channels_of[user] = set(admin.user(db, user)["all_channels"])
+        readable = channels_of[user]
+        expected = {d: rev for d, (rev, chans) in docs.items() if "*" in readable or "!" in chans or readable & chans}
+        held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
+        problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}" for d in sorted(set(expected) - set(held))]
+        problems += [f"leak: {runner.device.name} holds {d} {held[d]}" for d in sorted(set(held) - set(expected))]
+        problems += [f"stale: {runner.device.name} has {d} {held[d]}, gateway {expected[d]}"
+                     for d in sorted(set(held) & set(expected)) if held[d] != expected[d]]
+    return problems

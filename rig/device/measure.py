@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,15 +47,21 @@ class Measurements:
     time_scale: float = 1.0
     wakes: list[WakeMeasurement] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
+    listeners: list[Callable[[WakeMeasurement | Arrival], None]] = field(default_factory=list)
+    """Told of every measurement as it is made (metrics, locust statistics)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_wake(self, wake: WakeMeasurement) -> None:
         with self._lock:
             self.wakes.append(wake)
+        for listener in self.listeners:
+            listener(wake)
 
     def add_arrival(self, arrival: Arrival) -> None:
         with self._lock:
             self.arrivals.append(arrival)
+        for listener in self.listeners:
+            listener(arrival)
 
     def summary(self) -> dict[str, Any]:
         """Figures by wake trigger and arrival phase; each says whether it is scaled."""

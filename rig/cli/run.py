@@ -1,0 +1,55 @@
+"""`rig run SCENARIO`: a fleet of devices against Sync Gateway, headless, with results and thresholds."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rig._paths import runs_dir
+
+
+def register(commands: Any) -> None:
+    from rig.gateway.build import DEFAULT_VERSION, RELEASES
+
+    run = commands.add_parser("run", help="run a load scenario (devices as locust users) and write results",
+                              description="Starts Sync Gateway (local by default), seeds users and documents, "
+                                          "spawns the scenario's devices, runs, stops cleanly, checks what every "
+                                          "device holds and writes results.")
+    run.add_argument("scenario", help="scenario name in scenarios/ (e.g. demo, smoke) or a .toml path")
+    run.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
+    run.add_argument("--binary", type=Path, help="local Sync Gateway binary (default: the built --version)")
+    run.add_argument("--gateway-url", help="use a running Sync Gateway: its public URL (needs --admin-url)")
+    run.add_argument("--admin-url", help="admin URL of the running Sync Gateway")
+    run.add_argument("--metrics-url", help="metrics URL of the running Sync Gateway (default: admin URL)")
+    run.add_argument("--workers", type=int, default=0,
+                     help="locust worker processes (default 0: everything in this process)")
+    run.add_argument("--duration", type=float, help="override the scenario's duration in real seconds")
+    run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
+    run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
+                     help="exit 1 if true, e.g. 'p95_write_to_arrival_s>2' (repeatable)")
+    run.add_argument("--no-verify", action="store_true", help="skip the final sync and the per-device check")
+    run.add_argument("--out", type=Path, help="run directory (default runs/run-<scenario>-<time>)")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rig._errors import ConfigError
+    from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
+    from rig.gateway.build import build
+    from rig.load.orchestrate import run, scenario_with  # imports locust (gevent) first
+    from rig.load.scenario import find_scenario
+
+    scenario = scenario_with(find_scenario(args.scenario), duration=args.duration, time_scale=args.time_scale)
+    run_dir = args.out or runs_dir() / f"run-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.gateway_url:
+        if not args.admin_url:
+            raise ConfigError("--gateway-url needs --admin-url (the rig creates users through the admin API)")
+        return run(scenario, UrlGateway(args.gateway_url, args.admin_url, args.metrics_url), run_dir,
+                   workers=args.workers, fail_if=args.fail_if, verify=not args.no_verify)
+    binary = args.binary or build(args.version)
+    gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn")
+    with gateway:
+        return run(scenario, gateway, run_dir, workers=args.workers, fail_if=args.fail_if,
+                   verify=not args.no_verify)

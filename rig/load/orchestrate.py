@@ -1,0 +1,171 @@
+"""`rig run`: prepare the gateway, run the fleet under locust (one process or a master and
+workers), merge what every process measured, check thresholds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+
+from rig.gateway import AdminClient, GatewayController
+from rig.gateway.build import binary_version
+from rig.gateway.local import LocalGateway, free_port
+from rig.load.process import LoadProcess, RunConfig, seed_gateway
+from rig.load.results import check_thresholds, flat_metrics, machine, merge, write_csv
+from rig.load.scenario import Scenario
+from rig.load.users import DeviceUser, fire_locust_events, set_process
+
+_GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
+                     "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
+    return {name: admin.metric(name, database=db) for name in _GATEWAY_COUNTERS}
+
+
+def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
+        fail_if: list[str] | None = None, verify: bool = True, log: Any = print) -> int:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    admin = AdminClient(gateway.admin_url, gateway.metrics_url)
+    processes = max(1, workers)
+    push_ports = [free_port() for _ in range(processes)]
+    metrics_ports = [free_port() for _ in range(processes)]
+    db = scenario.database
+    log(f"preparing database {db!r}: {scenario.fleet.users} users, "
+        f"{scenario.fleet.users * scenario.workload.docs_per_user} seed documents")
+    seed_gateway(admin, scenario, db, [f"http://127.0.0.1:{p}/sg/doc-changed" for p in push_ports])
+    base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
+                     db, scenario.duration_s, scenario.time_scale, 0, processes)
+    configs = [base.for_worker(i, push_ports[i], metrics_ports[i]) for i in range(processes)]
+    for config in configs:
+        config.save(run_dir / f"run-config-{config.worker_index}.json")
+    before = _gateway_counters(admin, db)
+    started = time.time()
+    environment = Environment(user_classes=[DeviceUser], events=events)
+    csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
+    log(f"running {scenario.device_count} devices for {scenario.duration_s:.0f} s "
+        f"(time scale {scenario.time_scale:g}x: OS intervals compressed, budgets and network real) "
+        f"in {processes} process(es); "
+        f"metrics on 127.0.0.1:{', '.join(map(str, metrics_ports))}")
+    if workers == 0:
+        _run_local(environment, configs[0], scenario, csv_writer, verify)
+    else:
+        _run_distributed(environment, configs, scenario, run_dir, csv_writer)
+    elapsed = time.time() - started
+    after = _gateway_counters(admin, db)
+    delta = {k: after[k] - before[k] for k in after}
+    measurements, totals = merge(run_dir, scenario.time_scale)
+    write_csv(run_dir, measurements)
+    flat = flat_metrics(measurements, totals, delta, scenario.duration_s)
+    failed = check_thresholds(fail_if or [], flat)
+    version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
+    summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
+               "devices": totals["devices"], "processes": processes, "duration_s": scenario.duration_s,
+               "elapsed_s": round(elapsed, 1), "time_scale": scenario.time_scale, "figures": flat,
+               "measurements": measurements.summary(), "push": totals["push"], "gateway_counters": delta,
+               "verify_problems": totals["verify_problems"][:100],
+               "final_sync_failures": totals["final_sync_failures"][:100],
+               "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine()}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _print_summary(summary, run_dir, log)
+    return 1 if failed else 0
+
+
+def _spawn_rate(scenario: Scenario) -> float:
+    return max(1.0, scenario.ramp_per_s)
+
+
+def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, csv_writer: StatsCSVFileWriter,
+               verify: bool) -> None:
+    process = LoadProcess(config)
+    process.measurements.listeners.append(fire_locust_events(environment))
+    process.start()
+    set_process(process)
+    runner = environment.create_local_runner()
+    writer = gevent.spawn(csv_writer)
+    process.started_at = time.time()
+    runner.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
+    gevent.sleep(scenario.duration_s)
+    runner.quit()
+    writer.kill()
+    csv_writer.close_files()
+    process.finish(verify=verify)
+
+
+def _run_distributed(environment: Environment, configs: list[RunConfig], scenario: Scenario, run_dir: Path,
+                     csv_writer: StatsCSVFileWriter) -> None:
+    port = free_port()
+    master = environment.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
+    workers = []
+    for config in configs:
+        env = dict(os.environ, RIG_RUN_CONFIG=str(run_dir / f"run-config-{config.worker_index}.json"),
+                   RIG_WORKER_INDEX=str(config.worker_index))
+        log_file = (run_dir / f"worker-{config.worker_index}.log").open("w")
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+             "--master-port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT))
+    deadline = time.time() + 60
+    while master.worker_count < len(configs) and time.time() < deadline:
+        gevent.sleep(0.2)
+    if master.worker_count < len(configs):
+        for worker in workers:
+            worker.kill()
+        raise RuntimeError(f"only {master.worker_count} of {len(configs)} locust workers connected; "
+                           f"see {run_dir}/worker-*.log")
+    writer = gevent.spawn(csv_writer)
+    master.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
+    gevent.sleep(scenario.duration_s)
+    master.quit()
+    writer.kill()
+    csv_writer.close_files()
+    for worker in workers:
+        try:
+            worker.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
+    figures = summary["figures"]
+    log(f"\n{summary['scenario']}: {summary['devices']} devices, {summary['duration_s']:.0f} s real "
+        f"(x{summary['time_scale']:g} phone time), gateway {summary['gateway']}")
+    log(f"  gateway hot path: push {figures['push_docs_per_s']:.1f} docs/s, "
+        f"pull {figures['pull_docs_per_s']:.1f} docs/s")
+    for trigger, row in summary["measurements"]["wakes_by_trigger"].items():
+        sync = row["wake_to_caught_up_s_real"]
+        log(f"  wakes by {trigger:10} {row['wakes']:5}  overruns {row['overruns']:3}  caught up p50 "
+            f"{_s(sync['p50'])} p95 {_s(sync['p95'])} p99 {_s(sync['p99'])}")
+    for phase, row in summary["measurements"]["arrivals_by_phase"].items():
+        lat = row["write_to_arrival_s_real"]
+        log(f"  write-to-arrival {phase:10} {row['arrivals']:6}  p50 {_s(lat['p50'])} p95 {_s(lat['p95'])} "
+            f"p99 {_s(lat['p99'])}")
+    push = summary["push"]
+    log("  push service: " + ", ".join(f"{k} {v}" for k, v in push.items()))
+    log(f"  after a final sync: leaks {figures['leaks']:.0f}, misses {figures['misses']:.0f}, "
+        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}")
+    for failure in summary["thresholds"]["failed"]:
+        log(f"  THRESHOLD FAILED: {failure}")
+    log(f"results: {run_dir}/summary.json (+ wakes.csv, arrivals.csv, locust_stats_history.csv)")
+
+
+def _s(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.2f}s"
+
+
+def scenario_with(scenario: Scenario, *, duration: float | None, time_scale: float | None) -> Scenario:
+    if duration is not None:
+        scenario = replace(scenario, duration_s=duration)
+    if time_scale is not None:
+        scenario = replace(scenario, time_scale=time_scale)
+    return scenario

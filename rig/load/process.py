@@ -1,0 +1,163 @@
+"""What one load process (the single local runner, or one locust worker) holds: its share of the
+devices, its push service, its metrics endpoint, its results file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from rig.device.device import Credentials, VirtualDevice
+from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
+from rig.device.lifecycle import AppState
+from rig.device.measure import Measurements
+from rig.device.profile import DeviceProfile
+from rig.device.runner import DeviceRunner
+from rig.gateway import AdminClient
+from rig.load.scenario import Scenario, load_scenario
+from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics
+from rig.push import PushService, PushTarget
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a process needs to join a run; written as JSON by `rig run` for its workers."""
+
+    run_dir: str
+    scenario_path: str
+    public_url: str
+    admin_url: str
+    metrics_url: str
+    database: str
+    duration_s: float
+    time_scale: float
+    worker_index: int = 0
+    worker_count: int = 1
+    push_port: int = 0
+    metrics_port: int = 0
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        return cls(**json.loads(path.read_text()))
+
+    def for_worker(self, index: int, push_port: int, metrics_port: int) -> RunConfig:
+        values = asdict(self)
+        values.update(worker_index=index, push_port=push_port, metrics_port=metrics_port)
+        return RunConfig(**values)
+
+
+def user_name(index: int) -> str:
+    return f"user-{index:04d}"
+
+
+def assignment(scenario: Scenario) -> list[tuple[int, DeviceProfile]]:
+    """(user index, profile) for every device of the run: the same in every process."""
+    return scenario.fleet.assign(random.Random(scenario.seed))
+
+
+class LoadProcess:
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.scenario = load_scenario(Path(config.scenario_path))
+        self.assignment = assignment(self.scenario)
+        self.admin = AdminClient(config.admin_url, config.metrics_url)
+        self.measurements = Measurements(config.time_scale)
+        self.registry = CollectorRegistry()
+        self.metrics = RigMetrics(self.registry)
+        self.measurements.listeners.append(self.metrics.on_measurement)
+        self.runners: list[DeviceRunner] = []
+        self.push = PushService(self.admin, config.database, port=config.push_port,
+                                time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7))
+        self.registry.register(DeviceStateCollector(lambda: [r.lifecycle.state.value for r in self.runners]))
+        self.registry.register(PushCollector(lambda: [self.push.counters]))
+        self._editor = team_editor(self.scenario.team_size)
+        self._lock = threading.Lock()
+        self._next = config.worker_index
+        self.started_at = time.time()
+        self._metrics_server: Any = None
+
+    def start(self) -> None:
+        self.push.start()
+        if self.config.metrics_port:
+            self._metrics_server = start_http_server(self.config.metrics_port, addr="127.0.0.1",
+                                                     registry=self.registry)
+
+    def new_runner(self) -> DeviceRunner | None:
+        """The next device of this process's share (devices are dealt round-robin to processes)."""
+        with self._lock:
+            ordinal = self._next
+            if ordinal >= len(self.assignment):
+                return None
+            self._next += self.config.worker_count
+        user_index, profile = self.assignment[ordinal]
+        name = user_name(user_index)
+        device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
+                               name=f"{name}/{profile.name}/{ordinal}")
+        runner = DeviceRunner(device, profile, rng=random.Random(self.scenario.seed * 1_000_003 + ordinal),
+                              time_scale=self.config.time_scale, measurements=self.measurements,
+                              editor=self._editor, observer=self.metrics.on_replication_event)
+        self.push.register(PushTarget(device.name, name, runner.deliver_push, runner.accepts_push), profile.push)
+        with self._lock:
+            self.runners.append(runner)
+        return runner
+
+    def start_state(self, runner: DeviceRunner) -> AppState:
+        rng = random.Random(runner.device.name)
+        return AppState.FOREGROUND if rng.random() < self.scenario.workload.start_awake_fraction \
+            else AppState.SUSPENDED
+
+    def finish(self, *, verify: bool = True) -> dict[str, Any]:
+        """Final sync of every device, the check of what each holds, and this process's results file."""
+        problems: list[str] = []
+        failures: list[str] = []
+        if verify and self.runners:
+            failures = final_sync(self.admin, self.config.database, self.runners)
+            problems = verify_devices(self.admin, self.config.database, self.runners)
+        self.push.stop()
+        result = {"worker_index": self.config.worker_index, "devices": len(self.runners),
+                  "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
+                  "final_sync_failures": failures, "verify_problems": problems,
+                  "device_errors": sum(len(r.errors) for r in self.runners),
+                  "team_size": self.scenario.team_size}
+        out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
+        out.write_text(json.dumps(result))
+        if self._metrics_server is not None:
+            self._metrics_server[0].shutdown()
+        return result
+
+
+def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list[str]) -> None:
+    """Create the database (its webhook pointing at every push service), the users and their documents."""
+    from rig.gateway import DatabaseSpec
+
+    handlers = [{"handler": "webhook", "url": url, "timeout": 5, "options": {"winning_rev_only": True}}
+                for url in webhooks]
+    admin.create_database_from_spec(DatabaseSpec(db, extra={"event_handlers": {"document_changed": handlers}}))
+    workload = scenario.workload
+    rng = random.Random(scenario.seed)
+    docs: list[dict[str, Any]] = []
+    for index in range(scenario.fleet.users):
+        name = user_name(index)
+        admin.put_user(db, name, password=f"{name}-pw", admin_channels=[name, team_of(index, scenario.team_size)])
+        for n in range(workload.docs_per_user):
+            doc: dict[str, Any] = {"_id": f"{name}.seed.{n}", "type": "profile", "owner": name,
+                                   "channels": [name], "written_at": time.time(),
+                                   "text": "x" * max(0, workload.doc_size_bytes - 120)}
+            if rng.random() < workload.attachment_share:
+                photo = bytes(rng.getrandbits(8) for _ in range(workload.attachment_bytes))
+                doc["_attachments"] = {"photo": {"content_type": "image/jpeg",
+                                                 "data": base64.b64encode(photo).decode()}}
+            docs.append(doc)
+    for start in range(0, len(docs), 200):
+        admin.bulk_docs(db, docs[start:start + 200])
+    admin.wait_for_changes_feed(db)

@@ -1,0 +1,96 @@
+"""Merging the processes' results into one summary, CSV files, and threshold checks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import operator
+import platform
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rig._errors import ConfigError
+from rig.device.measure import Arrival, Measurements, WakeMeasurement, percentile
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
+_THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$")
+
+
+def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
+    measurements = Measurements(time_scale)
+    totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
+                              "push": {}, "workers": 0}
+    for path in sorted(run_dir.glob("worker-*.json")):
+        data = json.loads(path.read_text())
+        totals["workers"] += 1
+        totals["devices"] += data["devices"]
+        totals["device_errors"] += data["device_errors"]
+        totals["final_sync_failures"] += data["final_sync_failures"]
+        totals["verify_problems"] += data["verify_problems"]
+        for key, value in data["push"].items():
+            totals["push"][key] = totals["push"].get(key, 0) + value
+        for wake in data["measurements"]["wakes"]:
+            measurements.wakes.append(WakeMeasurement(**wake))
+        for arrival in data["measurements"]["arrivals"]:
+            measurements.arrivals.append(Arrival(**arrival))
+    return measurements, totals
+
+
+def flat_metrics(measurements: Measurements, totals: dict[str, Any], gateway_delta: dict[str, float],
+                 duration_s: float) -> dict[str, float]:
+    """The figures thresholds may name (all real seconds, unscaled)."""
+    latencies = [a.write_to_arrival_s for a in measurements.arrivals]
+    syncs = [w.wake_to_caught_up_s for w in measurements.wakes if w.wake_to_caught_up_s is not None]
+    metrics: dict[str, float] = {
+        "devices": float(totals["devices"]),
+        "push_docs_per_s": gateway_delta.get("sgw_replication_push_doc_push_count", 0.0) / duration_s,
+        "pull_docs_per_s": gateway_delta.get("sgw_replication_pull_rev_send_count", 0.0) / duration_s,
+        "wakes": float(len(measurements.wakes)),
+        "budget_kills": float(sum(w.overrun for w in measurements.wakes)),
+        "errors": float(totals["device_errors"]),
+        "final_sync_failures": float(len(totals["final_sync_failures"])),
+        "leaks": float(sum(p.startswith("leak") for p in totals["verify_problems"])),
+        "misses": float(sum(p.startswith("miss") for p in totals["verify_problems"])),
+        "stale": float(sum(p.startswith("stale") for p in totals["verify_problems"])),
+    }
+    for q in (50, 95, 99):
+        for name, values in (("write_to_arrival_s", latencies), ("wake_to_caught_up_s", syncs)):
+            value = percentile(values, q)
+            if value is not None:
+                metrics[f"p{q}_{name}"] = value
+    return metrics
+
+
+def check_thresholds(expressions: list[str], metrics: dict[str, float]) -> list[str]:
+    """Failed thresholds, as sentences; a malformed or unknown one is a ConfigError."""
+    failed = []
+    for expression in expressions:
+        match = _THRESHOLD.match(expression)
+        if match is None:
+            raise ConfigError(f"--fail-if {expression!r}: expected NAME OP NUMBER, e.g. 'p95_write_to_arrival_s>2'")
+        name, op, number = match.group(1), match.group(2), float(match.group(3))
+        if name not in metrics:
+            raise ConfigError(f"--fail-if {expression!r}: unknown figure {name!r}; known: {', '.join(sorted(metrics))}")
+        if _OPS[op](metrics[name], number):
+            failed.append(f"{name} = {metrics[name]:.4g} {op} {number:g}")
+    return failed
+
+
+def write_csv(run_dir: Path, measurements: Measurements) -> None:
+    records = measurements.as_records()
+    for kind in ("wakes", "arrivals"):
+        rows = records[kind]
+        with (run_dir / f"{kind}.csv").open("w", newline="") as handle:
+            if rows:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}

@@ -1,0 +1,105 @@
+"""Scenario files: what a load run does (fleet, workload, duration), validated strictly."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rig._errors import ConfigError
+from rig._paths import project_root
+from rig.device.profile import FleetSpec, load_fleet
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    docs_per_user: int = 3
+    """Documents seeded per user before the devices start."""
+    doc_size_bytes: int = 1000
+    attachment_share: float = 0.1
+    """Share of seeded documents that carry an attachment (the seed app's profile photo)."""
+    attachment_bytes: int = 20_000
+    start_awake_fraction: float = 0.3
+    """Share of devices that start in the foreground (the rest start asleep)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    path: Path
+    fleet: FleetSpec
+    description: str = ""
+    time_scale: float = 60.0
+    duration_s: float = 60.0
+    ramp_per_s: float = 50.0
+    team_size: int = 5
+    seed: int = 1
+    database: str = "rig"
+    workload: Workload = Workload()
+
+    @property
+    def device_count(self) -> int:
+        return self.fleet.users * self.fleet.devices_per_user
+
+
+_TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int, "time_scale": float,
+        "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
+        "workload": dict}
+
+
+def _typed(value: Any, kind: type, where: str, path: Path) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{path}: {where} must be {kind.__name__}, not {value!r}")
+    if isinstance(value, int | float) and value < 0:
+        raise ConfigError(f"{path}: {where} must not be negative")
+    return value
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"scenario file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    for key, value in data.items():
+        if key not in _TOP:
+            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(_TOP)})")
+        data[key] = _typed(value, _TOP[key], key, path)
+    fleet_ref = data.pop("fleet", "demo")
+    fleet_path = Path(fleet_ref) if fleet_ref.endswith(".toml") else \
+        project_root() / "devices" / "fleets" / f"{fleet_ref}.toml"
+    if not fleet_path.is_absolute() and not fleet_path.is_file():
+        fleet_path = path.parent / fleet_path
+    fleet = load_fleet(fleet_path)
+    if "users" in data:
+        fleet = replace(fleet, users=data.pop("users"))
+    if "devices_per_user" in data:
+        fleet = replace(fleet, devices_per_user=data.pop("devices_per_user"))
+    if fleet.users < 1 or fleet.devices_per_user < 1:
+        raise ConfigError(f"{path}: users and devices_per_user must be at least 1")
+    workload_data = data.pop("workload", {})
+    known = {f.name: f.type for f in fields(Workload)}
+    workload_values = {}
+    for key, value in workload_data.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key 'workload.{key}' (known: {', '.join(known)})")
+        kind = float if known[key] in (float, "float") else int
+        workload_values[key] = _typed(value, kind, f"workload.{key}", path)
+    workload = Workload(**workload_values)
+    for share in ("attachment_share", "start_awake_fraction"):
+        if getattr(workload, share) > 1:
+            raise ConfigError(f"{path}: workload.{share} is a share, at most 1")
+    if data.get("time_scale", 1.0) <= 0:
+        raise ConfigError(f"{path}: time_scale must be positive")
+    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, **data)
+
+
+def find_scenario(ref: str) -> Scenario:
+    path = Path(ref)
+    if not path.suffix:
+        path = project_root() / "scenarios" / f"{ref}.toml"
+    return load_scenario(path)

@@ -1,0 +1,91 @@
+"""The rig's Prometheus instruments, on an explicit registry (one per process, never the global one).
+
+Labels have bounded cardinality: trigger, phase, kind, state, outcome, profile; never
+a device, user or document.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from rig.device.measure import Arrival, WakeMeasurement
+from rig.push.dispatcher import PushCounters
+from rig.replicator import EventKind, ReplicationEvent
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class RigMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.wakes = PromCounter("rig_wakes_total", "Background wakes and foreground launches, by trigger",
+                                 ["trigger"], registry=registry)
+        self.budget_kills = PromCounter("rig_budget_kills_total", "Wakes killed for overrunning their budget",
+                                        ["trigger"], registry=registry)
+        self.sync_duration = Histogram("rig_sync_duration_seconds",
+                                       "Wake to caught up, real seconds, by trigger", ["trigger"],
+                                       buckets=_LATENCY_BUCKETS, registry=registry)
+        self.arrival = Histogram("rig_write_to_arrival_seconds",
+                                 "Document written to arrived on a device that may read it, real seconds",
+                                 ["phase"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.documents = PromCounter("rig_documents_total", "Documents moved by devices", ["direction"],
+                                     registry=registry)
+        self.replication_events = PromCounter("rig_replication_events_total",
+                                              "Conflicts, rejected writes, purges, norevs and errors", ["kind"],
+                                              registry=registry)
+
+    def on_measurement(self, item: WakeMeasurement | Arrival) -> None:
+        if isinstance(item, Arrival):
+            self.arrival.labels(item.phase).observe(item.write_to_arrival_s)
+            return
+        self.wakes.labels(item.trigger).inc()
+        if item.overrun:
+            self.budget_kills.labels(item.trigger).inc()
+        if item.wake_to_caught_up_s is not None:
+            self.sync_duration.labels(item.trigger).observe(item.wake_to_caught_up_s)
+
+    _COUNTED = {EventKind.CONFLICT, EventKind.REJECTED, EventKind.PURGED, EventKind.NOREV, EventKind.ERROR}
+
+    def on_replication_event(self, event: ReplicationEvent) -> None:
+        if event.kind is EventKind.PULLED:
+            self.documents.labels("pulled").inc()
+        elif event.kind is EventKind.PUSHED:
+            self.documents.labels("pushed").inc()
+        elif event.kind in self._COUNTED:
+            self.replication_events.labels(event.kind.value).inc()
+
+
+class DeviceStateCollector(Collector):
+    """`rig_devices{state}`: how many devices are in each lifecycle state, read at scrape time."""
+
+    def __init__(self, states: Callable[[], Iterable[str]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("rig_devices", "Devices by lifecycle state", labels=["state"])
+        for state, count in sorted(Counter(self._states()).items()):
+            family.add_metric([state], count)
+        yield family
+
+
+class PushCollector(Collector):
+    """`rig_push_events_total{outcome}` from the push service's counters."""
+
+    def __init__(self, counters: Callable[[], Iterable[PushCounters]]) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("rig_push_events", "Silent pushes by outcome", labels=["outcome"])
+        totals: Counter[str] = Counter()
+        for counters in self._counters():
+            for outcome in ("received", "targeted", "delivered", "coalesced", "throttled", "dropped", "refused"):
+                totals[outcome] += getattr(counters, outcome)
+        for outcome, value in sorted(totals.items()):
+            family.add_metric([outcome], value)
+        yield family
