@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,28 +103,33 @@ class Fleet:
 
 
 def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, timeout: float = 120.0,
-               rounds: int = 3) -> list[str]:
+               rounds: int = 3, barrier: Callable[[str], None] | None = None) -> list[str]:
     """Push everything every device still holds, then pull on every device, until nothing moves.
 
     Pushes first for all devices, so no device pulls before another has pushed its last
     offline edit; a pull that resolves a conflict in the device's favour makes a revision
-    to push, hence the further rounds.
+    to push, hence the further rounds. Across processes, `barrier(step)` returns once every
+    process has reached `step`, and all rounds run so the processes stay in step.
     """
     failures: list[str] = []
-    for _ in range(rounds):
+    for round_ in range(rounds):
         pushed = 0
         for runner in runners:
             try:
                 pushed += runner.device.sync(pull=False, timeout=timeout).docs_pushed
             except Exception as exc:
                 failures.append(f"{runner.device.name}: push: {type(exc).__name__}: {exc}")
+        if barrier is not None:
+            barrier(f"pushed-{round_}")
         admin.wait_for_changes_feed(db)
         for runner in runners:
             try:
                 runner.device.sync(push=False, timeout=timeout)
             except Exception as exc:
                 failures.append(f"{runner.device.name}: pull: {type(exc).__name__}: {exc}")
-        if not any(r.device.store.pending() for r in runners) and pushed == 0:
+        if barrier is not None:
+            barrier(f"pulled-{round_}")
+        elif not any(r.device.store.pending() for r in runners) and pushed == 0:
             break
     return failures
 

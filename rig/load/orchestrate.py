@@ -17,6 +17,7 @@ from locust import events
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
+from rig._errors import RigError
 from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
@@ -28,6 +29,8 @@ from rig.load.users import DeviceUser, fire_locust_events, set_process
 _GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
                      "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# A locust worker, started the way `rig run` starts itself: gevent's patching first.
+_WORKER_MAIN = "import sys, rig.load._early; from locust.main import main; sys.argv[0] = 'locust'; main()"
 
 
 def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
@@ -113,7 +116,7 @@ def _run_distributed(environment: Environment, configs: list[RunConfig], scenari
                    RIG_WORKER_INDEX=str(config.worker_index))
         log_file = (run_dir / f"worker-{config.worker_index}.log").open("w")
         workers.append(subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+            [sys.executable, "-c", _WORKER_MAIN, "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
              "--master-port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT))
     deadline = time.time() + 60
     while master.worker_count < len(configs) and time.time() < deadline:
@@ -129,11 +132,17 @@ def _run_distributed(environment: Environment, configs: list[RunConfig], scenari
     master.quit()
     writer.kill()
     csv_writer.close_files()
-    for worker in workers:
+    broken = []
+    for config, worker in zip(configs, workers, strict=True):
         try:
-            worker.wait(timeout=300)
+            code = worker.wait(timeout=300)
         except subprocess.TimeoutExpired:
             worker.kill()
+            code = -9
+        if code != 0 or not (run_dir / f"worker-{config.worker_index}.json").is_file():
+            broken.append(f"worker {config.worker_index} (exit {code}, log {run_dir}/worker-{config.worker_index}.log)")
+    if broken:
+        raise RigError(f"locust workers failed, their results are missing: {', '.join(broken)}")
 
 
 def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:

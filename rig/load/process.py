@@ -116,12 +116,24 @@ class LoadProcess:
         return AppState.FOREGROUND if rng.random() < self.scenario.workload.start_awake_fraction \
             else AppState.SUSPENDED
 
+    def _barrier(self, step: str, timeout: float = 300.0) -> None:
+        """Wait until every worker process has reached `step` (files in the run directory)."""
+        run_dir = Path(self.config.run_dir)
+        (run_dir / f"barrier-{step}-{self.config.worker_index}").touch()
+        deadline = time.monotonic() + timeout
+        while len(list(run_dir.glob(f"barrier-{step}-*"))) < self.config.worker_count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker {self.config.worker_index}: other workers never reached {step!r}")
+            time.sleep(0.2)
+
     def finish(self, *, verify: bool = True) -> dict[str, Any]:
         """Final sync of every device, the check of what each holds, and this process's results file."""
         problems: list[str] = []
         failures: list[str] = []
         if verify and self.runners:
-            failures = final_sync(self.admin, self.config.database, self.runners)
+            barrier = self._barrier if self.config.worker_count > 1 else None
+            failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
+                                  rounds=2 if barrier else 3)
             problems = verify_devices(self.admin, self.config.database, self.runners)
         self.push.stop()
         result = {"worker_index": self.config.worker_index, "devices": len(self.runners),

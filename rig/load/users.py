@@ -14,14 +14,18 @@ from rig.device.runner import DeviceRunner
 from rig.load.process import LoadProcess
 
 _process: LoadProcess | None = None
+_ready = threading.Event()
 
 
 def set_process(process: LoadProcess) -> None:
     global _process
     _process = process
+    _ready.set()
 
 
-def current_process() -> LoadProcess:
+def current_process(timeout: float = 60.0) -> LoadProcess:
+    # A worker may be told to spawn while its init listener still waits on I/O: wait for it.
+    _ready.wait(timeout)
     if _process is None:
         raise RuntimeError("the rig's load process is not set up: run through `rig run` or the rig's locustfile")
     return _process

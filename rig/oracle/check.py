@@ -1,0 +1,214 @@
+"""Findings: every place where what devices hold, or what the gateway accepted, differs from the oracle.
+
+Pure. :class:`Checker` consumes observations one at a time (a load run can
+stream them); :func:`check` runs it over a finished list. With a spec, the
+expectation is the spec's (:class:`rig.oracle.expect.World`); without one, it is
+the gateway's own view recorded in each sync snapshot (``_raw`` channels and the
+user's ``all_channels``), so only delivery is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+from rig.oracle.expect import Decision, World
+from rig.oracle.observations import Observation, PrincipalChange, SyncSnapshot, WriteAttempt
+from rig.oracle.routing import STAR, RoutingSpec
+
+
+class Kind(Enum):
+    LEAK = "leak"
+    """The device holds a revision its user never was allowed to see."""
+    MISS = "miss"
+    """The user may see the current revision; the caught-up device lacks the document."""
+    STALE = "stale"
+    """The device holds an older revision than the current one it may see."""
+    REVOCATION_NOT_APPLIED = "revocation_not_applied"
+    """The user lost the document (revocation, left a role, doc left the channel); the device still holds it."""
+    WRITE_ACCEPTED = "write_accepted"
+    """The gateway accepted a write the spec rejects."""
+    WRITE_REJECTED = "write_rejected"
+    """The gateway rejected a write the spec accepts."""
+    SYNC_ALLOWED = "sync_allowed"
+    """A disabled, deleted or unknown user replicated."""
+    SYNC_REFUSED = "sync_refused"
+    """An active user could not replicate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: Kind
+    doc: str
+    rev: str
+    user: str
+    device: str
+    rule: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        return cls(Kind(data["kind"]), data["doc"], data["rev"], data["user"], data["device"], data["rule"],
+                   data.get("detail", ""))
+
+    def __str__(self) -> str:
+        where = f"{self.doc}@{self.rev}" if self.doc else "-"
+        return (f"{self.kind.value}: {where} user={self.user or '-'} device={self.device or '-'} "
+                f"rule={self.rule}" + (f" ({self.detail})" if self.detail else ""))
+
+
+class Checker:
+    """Feed observations in order; collect findings."""
+
+    def __init__(self, spec: RoutingSpec | None) -> None:
+        self.world = World(spec) if spec is not None else None
+        self.findings: list[Finding] = []
+        self.decisions: list[tuple[WriteAttempt, Decision]] = []
+        """Every write with the spec's decision on it (spec mode only)."""
+        self._own: set[tuple[str, str, str]] = set()
+        self._seen: dict[str, set[tuple[str, str]]] = {}
+        """Spec-less mode: (doc, rev) each user was shown visible by the gateway's view."""
+
+    def feed(self, obs: Observation) -> list[Finding]:
+        before = len(self.findings)
+        if isinstance(obs, PrincipalChange):
+            self._principal(obs)
+        elif isinstance(obs, WriteAttempt):
+            self._write(obs)
+        else:
+            self._sync(obs)
+        return self.findings[before:]
+
+    # Principals and writes --------------------------------------------------------------------
+    def _principal(self, obs: PrincipalChange) -> None:
+        world = self.world
+        if world is None:
+            return
+        if obs.op == "user":
+            world.put_user(obs.name, obs.channels, obs.roles, obs.disabled)
+        elif obs.op == "delete_user":
+            world.delete_user(obs.name)
+        elif obs.op == "role":
+            world.put_role(obs.name, obs.channels)
+        else:
+            world.delete_role(obs.name)
+
+    def _write(self, obs: WriteAttempt) -> None:
+        if obs.accepted and obs.rev and obs.device:
+            self._own.add((obs.device, obs.doc, obs.rev))
+        world = self.world
+        if world is None:
+            return
+        decision = world.decide(obs.doc, obs.writer, obs.body, obs.deleted)
+        self.decisions.append((obs, decision))
+        writer = obs.writer or "(admin)"
+        device = obs.device or ""
+        if obs.accepted and not decision.accepted:
+            self.findings.append(Finding(Kind.WRITE_ACCEPTED, obs.doc, obs.rev or "", writer, device,
+                                         decision.rule or "?", "the spec rejects this write"))
+        elif not obs.accepted and decision.accepted and obs.status != 409:
+            doc_type = world.spec.doc_type(world.live_body(obs.doc) if obs.deleted else obs.body)
+            rule = doc_type.rule("write") if doc_type else "type"
+            self.findings.append(Finding(Kind.WRITE_REJECTED, obs.doc, obs.rev or "", writer, device, rule,
+                                         f"the spec accepts this write; gateway said {obs.status}: {obs.detail}"))
+        if obs.accepted and obs.rev:
+            world.apply_write(obs.doc, obs.rev, obs.body, obs.deleted, obs.device)
+
+    # Snapshots --------------------------------------------------------------------------------
+    def _sync(self, snap: SyncSnapshot) -> None:
+        if self.world is not None:
+            if self._auth(snap):
+                self._delivery(snap)
+        elif snap.view is not None and snap.outcome == "caught_up":
+            self._delivery_from_view(snap)
+
+    def _auth(self, snap: SyncSnapshot) -> bool:
+        assert self.world is not None
+        active = self.world.active(snap.user)
+        if snap.outcome == "caught_up" and not active:
+            state = self.world.users.get(snap.user)
+            why = "unknown" if state is None else ("deleted" if state.deleted else "disabled")
+            self.findings.append(Finding(Kind.SYNC_ALLOWED, "", "", snap.user, snap.device, f"user.{why}",
+                                         f"a {why} user replicated"))
+            return False
+        if snap.outcome != "caught_up" and active:
+            self.findings.append(Finding(Kind.SYNC_REFUSED, "", "", snap.user, snap.device,
+                                         f"user.{snap.user}", f"an active user's sync ended: {snap.outcome}"))
+        return snap.outcome == "caught_up"
+
+    def _delivery(self, snap: SyncSnapshot) -> None:
+        world = self.world
+        assert world is not None
+        user, device = snap.user, snap.device
+        for doc_id, current in world.current.items():
+            held = snap.docs.get(doc_id)
+            if held is not None and held.pending:
+                continue
+            type_rule = f"{current.doc_type or 'type'}.channels"
+            if world.sees(user, current):
+                if held is None and not current.deleted:
+                    self._add(Kind.MISS, doc_id, current.rev, user, device,
+                              f"{type_rule} via {world.why(user, current)}", f"in {sorted(current.channels)}")
+                elif held is not None and held.rev != current.rev:
+                    self._add(Kind.STALE, doc_id, held.rev, user, device,
+                              f"{type_rule} via {world.why(user, current)}", f"current is {current.rev}")
+                continue
+            if held is None or held.deleted:
+                continue
+            was = world.ever_visible(user, doc_id, held.rev)
+            if was is None:
+                if world.written_by(doc_id, held.rev) == device:
+                    continue
+                self._add(Kind.LEAK, doc_id, held.rev, user, device, type_rule,
+                          f"spec channels {sorted(current.channels)}; user has {sorted(world.grants(user))}")
+            else:
+                moved = current.channels != next(
+                    (r.channels for r in world.history[doc_id] if r.rev == held.rev), current.channels)
+                lost = sorted({rule for c, rules in was.items() if c not in world.grants(user) for rule in rules})
+                rule = type_rule if moved or not lost else ", ".join(lost)
+                self._add(Kind.REVOCATION_NOT_APPLIED, doc_id, held.rev, user, device, rule,
+                          "document left the user's channels" if moved else "user lost access")
+        for doc_id, held in snap.docs.items():
+            if doc_id not in world.current and not held.pending and not held.deleted \
+                    and (device, doc_id, held.rev) not in self._own:
+                self._add(Kind.LEAK, doc_id, held.rev, user, device, "unknown", "no such document was written")
+
+    def _delivery_from_view(self, snap: SyncSnapshot) -> None:
+        assert snap.view is not None
+        channels = snap.view.channels
+        seen = self._seen.setdefault(snap.user, set())
+        for doc_id, dv in snap.view.docs.items():
+            held = snap.docs.get(doc_id)
+            if held is not None and held.pending:
+                continue
+            visible = STAR in channels or bool(channels & dv.channels)
+            if visible:
+                seen.add((doc_id, dv.rev))
+                if held is None and not dv.deleted:
+                    self._add(Kind.MISS, doc_id, dv.rev, snap.user, snap.device, "gateway.channels",
+                              f"doc in {sorted(dv.channels)}; user has {sorted(channels)}")
+                elif held is not None and held.rev != dv.rev:
+                    self._add(Kind.STALE, doc_id, held.rev, snap.user, snap.device, "gateway.channels",
+                              f"current is {dv.rev}")
+            elif held is not None and not held.deleted and (snap.device, doc_id, held.rev) not in self._own:
+                kind = Kind.REVOCATION_NOT_APPLIED if (doc_id, held.rev) in seen else Kind.LEAK
+                self._add(kind, doc_id, held.rev, snap.user, snap.device, "gateway.channels",
+                          f"doc in {sorted(dv.channels)}; user has {sorted(channels)}")
+
+    def _add(self, kind: Kind, doc: str, rev: str, user: str, device: str, rule: str, detail: str) -> None:
+        self.findings.append(Finding(kind, doc, rev, user, device, rule or "?", detail))
+
+
+def check(spec: RoutingSpec | None, observations: Iterable[Observation]) -> list[Finding]:
+    """All findings over a finished run (spec None: against the gateway's own views)."""
+    checker = Checker(spec)
+    for obs in observations:
+        checker.feed(obs)
+    return checker.findings
