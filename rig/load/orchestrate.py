@@ -79,7 +79,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "measurements": measurements.summary(), "push": totals["push"], "gateway_counters": delta,
                "verify_problems": totals["verify_problems"][:100],
                "final_sync_failures": totals["final_sync_failures"][:100],
-               "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine()}
+               "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
+               "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
+                             "rig_metrics": [f"http://127.0.0.1:{p}/metrics" for p in metrics_ports]},
+               "started_at": started}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
     return 1 if failed else 0

@@ -1,0 +1,72 @@
+"""`rig run` end to end against the real Sync Gateway: one process, and a master with workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.gateway, pytest.mark.slow]
+
+
+def _rig_run(tmp_path: Path, sg_binary: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "rig", "run", "smoke", "--binary", str(sg_binary),
+                             "--duration", "12", "--out", str(out), *args],
+                            capture_output=True, text=True, timeout=400, env=dict(os.environ))
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    return result, summary
+
+
+def test_single_process_run_writes_results_fires_locust_events_and_applies_thresholds(
+    tmp_path: Path, sg_binary: Path
+) -> None:
+    result, summary = _rig_run(tmp_path, sg_binary, "--fail-if", "devices<1000", "--fail-if", "leaks>0")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "THRESHOLD FAILED: devices = 30 < 1000" in result.stdout
+    assert summary["thresholds"]["failed"] == ["devices = 30 < 1000"]
+    figures = summary["figures"]
+    assert summary["devices"] == 30
+    assert figures["leaks"] == 0
+    assert figures["misses"] == 0
+    assert figures["stale"] == 0
+    assert figures["wakes"] > 0
+    assert figures["pull_docs_per_s"] > 0
+    assert summary["time_scale"] == 60.0
+    assert "unscaled" in summary["measurements"]["note"]
+    assert summary["push"]["received"] > 0
+    run = tmp_path / "run"
+    with (run / "locust_stats.csv").open() as handle:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+    assert ("WAKE", "push") in rows or ("WAKE", "refresh") in rows
+    assert any(kind == "ARRIVAL" for kind, _ in rows)
+    with (run / "wakes.csv").open() as handle:
+        wakes = list(csv.DictReader(handle))
+    assert len(wakes) == figures["wakes"]
+    assert (run / "gateway" / "sync_gateway.log").is_file()
+
+
+def test_master_and_two_workers_share_the_fleet(tmp_path: Path, sg_binary: Path) -> None:
+    result, summary = _rig_run(tmp_path, sg_binary, "--workers", "2", "--fail-if", "misses>0")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert summary["processes"] == 2
+    assert summary["devices"] == 30
+    run = tmp_path / "run"
+    workers = [json.loads((run / f"worker-{i}.json").read_text()) for i in range(2)]
+    assert all(w["devices"] > 0 for w in workers)
+    assert sum(w["devices"] for w in workers) == 30
+    assert summary["figures"]["leaks"] == 0
+
+
+def test_bad_threshold_and_unknown_scenario_are_clear_errors(tmp_path: Path) -> None:
+    bad = subprocess.run([sys.executable, "-m", "rig", "run", "no-such-scenario"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2
+    assert "scenario file not found" in bad.stderr
+    assert "no-such-scenario.toml" in bad.stderr
