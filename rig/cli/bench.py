@@ -24,6 +24,20 @@ def register(commands: Any) -> None:
     rep.add_argument("--out", type=Path, help="JSON result file (default runs/bench/replicate-<time>.json)")
     rep.set_defaults(handler=_replicate)
 
+    fleet = sub.add_parser("fleet", help="hot path under growing fleets, a wake storm, memory per sleeping device")
+    fleet.add_argument("--counts", default="10,25,50,100,200",
+                       help="device counts for the sustained part, grown until throughput stops growing")
+    fleet.add_argument("--seconds", type=float, default=15.0, help="measured seconds per device count")
+    fleet.add_argument("--writes-per-s", type=float, default=1.0, help="documents each device writes per second")
+    fleet.add_argument("--storm", type=int, default=1000, help="sleeping devices woken at once")
+    fleet.add_argument("--storm-concurrency", type=int, default=100,
+                       help="connections open at once during the storm")
+    fleet.add_argument("--memory-devices", type=int, default=1000, help="sleeping devices for the memory part")
+    fleet.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
+    fleet.add_argument("--binary", type=Path)
+    fleet.add_argument("--out", type=Path)
+    fleet.set_defaults(handler=_fleet)
+
 
 def _replicate(args: argparse.Namespace) -> int:
     from rig.bench import replicate
@@ -40,5 +54,22 @@ def _replicate(args: argparse.Namespace) -> int:
     for row in result["results"]:
         print(f"{row['scenario']:36} {row['docs_per_s']:>9} {row['rig_cpu_s_per_1000_docs']:>11} "
               f"{row['gateway_cpu_s_per_1000_docs']:>10} {row['rig_to_gateway_cpu_ratio']:>6}")
+    print(f"results: {out}")
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from rig.bench import fleet
+    from rig.gateway.build import build
+
+    binary = args.binary or build(args.version)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    counts = [int(c) for c in args.counts.split(",") if c]
+    result = fleet.run(binary, runs_dir() / "bench" / f"fleet-{stamp}", counts=counts, seconds=args.seconds,
+                       writes_per_s=args.writes_per_s, storm=args.storm, storm_concurrency=args.storm_concurrency,
+                       memory_devices=args.memory_devices)
+    out = args.out or runs_dir() / "bench" / f"fleet-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print(f"results: {out}")
     return 0

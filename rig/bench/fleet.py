@@ -1,0 +1,195 @@
+"""`rig bench fleet`: the gateway's hot path under a fleet, a wake storm, and memory per sleeping device.
+
+(a) sustained: N devices replicate continuously while each writes to its team's channel,
+    for growing N until Sync Gateway's throughput stops growing; rig and gateway CPU
+    per document side by side, measured over the same interval.
+(b) wake storm: sleeping devices all woken at once (one burst of pushes) to pull one new
+    document each: time until 50/90/99 % of them have caught up.
+(c) memory: resident memory per sleeping device holding its pulled documents.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rig.bench.cpu import sample
+from rig.device import Credentials, VirtualDevice
+from rig.device.measure import percentile
+from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
+from rig.gateway.build import binary_version
+from rig.load.results import machine
+
+_TEXT = "fleet benchmark " * 50
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _users(admin: AdminClient, db: str, count: int, team_size: int, prefix: str) -> list[str]:
+    names = [f"{prefix}-{i:05d}" for i in range(count)]
+    for i, name in enumerate(names):
+        admin.put_user(db, name, password=f"{name}-pw", admin_channels=[name, f"{prefix}-team-{i // team_size}"])
+    return names
+
+
+def _replicate(device: VirtualDevice, stop: threading.Event, timeout: float, errors: list[str]) -> None:
+    try:
+        device.sync(continuous=True, stop=stop, timeout=timeout)
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def _write(device: VirtualDevice, channel: str, stop: threading.Event, writes_per_s: float) -> None:
+    user = device.credentials.username
+    k = 0
+    while not stop.wait(1.0 / writes_per_s):
+        device.store.put(f"{user}.{k}", {"owner": user, "channels": [channel], "text": _TEXT,
+                                         "written_at": time.time()})
+        device.local_changed()
+        k += 1
+
+
+def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, seconds: float,
+              writes_per_s: float, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    pid = gateway.pid
+    assert pid is not None
+    for n in counts:
+        db = f"sustained{n}"
+        admin.create_database_from_spec(DatabaseSpec(db))
+        names = _users(admin, db, n, 5, f"s{n}")
+        devices = [VirtualDevice(f"{gateway.public_url}/{db}", Credentials(u, f"{u}-pw")) for u in names]
+        stop = threading.Event()
+        errors: list[str] = []
+        threads = [threading.Thread(target=_replicate, args=(d, stop, seconds + 60, errors), daemon=True)
+                   for d in devices]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        before = sample(pid)
+        pushed0 = admin.metric("sgw_replication_push_doc_push_count", database=db)
+        pulled0 = admin.metric("sgw_replication_pull_rev_send_count", database=db)
+        writers = [threading.Thread(target=_write, args=(d, f"s{n}-team-{i // 5}", stop, writes_per_s), daemon=True)
+                   for i, d in enumerate(devices)]
+        for thread in writers:
+            thread.start()
+        time.sleep(seconds)
+        after = sample(pid)
+        pushed = admin.metric("sgw_replication_push_doc_push_count", database=db) - pushed0
+        pulled = admin.metric("sgw_replication_pull_rev_send_count", database=db) - pulled0
+        stop.set()
+        for thread in threads + writers:
+            thread.join(30)
+        wall = after.wall - before.wall
+        moved = pushed + pulled
+        row = {"devices": n, "wall_s": round(wall, 2), "push_docs_per_s": round(pushed / wall, 1),
+               "pull_docs_per_s": round(pulled / wall, 1),
+               "rig_cpu_s_per_1000_docs": round((after.rig_cpu - before.rig_cpu) * 1000 / max(moved, 1), 4),
+               "gateway_cpu_s_per_1000_docs": round((after.gateway_cpu - before.gateway_cpu) * 1000 / max(moved, 1), 4),
+               "gateway_cores_busy": round((after.gateway_cpu - before.gateway_cpu) / wall, 2),
+               "rig_cores_busy": round((after.rig_cpu - before.rig_cpu) / wall, 2), "errors": len(errors)}
+        rows.append(row)
+        progress(f"sustained {row}")
+        if len(rows) >= 2 and moved / wall < 1.1 * (rows[-2]["push_docs_per_s"] + rows[-2]["pull_docs_per_s"]):
+            progress(f"throughput stopped growing at {n} devices: the gateway (or this machine) is saturated")
+            break
+    return rows
+
+
+def wake_storm(gateway: LocalGateway, admin: AdminClient, count: int, *, concurrency: int,
+               progress: Callable[[str], None]) -> dict[str, Any]:
+    db = "storm"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    names = _users(admin, db, count, count, "w")
+    devices = [VirtualDevice(f"{gateway.public_url}/{db}", Credentials(u, f"{u}-pw")) for u in names]
+    admin.put_document(db, "before", {"channels": ["w-team-0"], "text": _TEXT})
+    admin.wait_for_changes_feed(db)
+    for device in devices:  # every device has synced once, then sleeps
+        device.sync(timeout=60)
+    admin.put_document(db, "news", {"channels": ["w-team-0"], "text": _TEXT})
+    admin.wait_for_changes_feed(db)
+    done: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    pending = list(devices)
+    started = time.monotonic()
+
+    def wake_worker() -> None:
+        # Each worker thread plays the devices whose push it picks up, one wake each.
+        while True:
+            with lock:
+                if not pending:
+                    return
+                device = pending.pop()
+            try:
+                device.sync(push=False, timeout=120)
+                with lock:
+                    done.append(time.monotonic() - started)
+            except Exception as exc:
+                with lock:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+
+    workers = [threading.Thread(target=wake_worker, daemon=True) for _ in range(concurrency)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(600)
+    caught_up = [d for d in devices if d.store.get("news") is not None]
+    result = {"devices": count, "concurrent_connections": concurrency, "caught_up": len(caught_up),
+              "failures": len(failures),
+              "time_to_caught_up_s": {f"p{q}": round(percentile(done, q) or 0.0, 3) for q in (50, 90, 99)}}
+    progress(f"wake storm {result}")
+    return result
+
+
+def memory(gateway: LocalGateway, admin: AdminClient, count: int, docs: int,
+           progress: Callable[[str], None]) -> dict[str, Any]:
+    db = "memory"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    admin.put_user(db, "m", password="m-pw-1", admin_channels=["m"])
+    seed = [{"_id": f"doc-{i}", "channels": ["m"], "text": "x" * 900} for i in range(docs)]
+    admin.bulk_docs(db, seed)
+    admin.wait_for_changes_feed(db)
+    gc.collect()
+    before = _rss_bytes()
+    fleet = []
+    for _ in range(count):
+        # Each device really pulls its documents, then sleeps holding them.
+        device = VirtualDevice(f"{gateway.public_url}/{db}", Credentials("m", "m-pw-1"))
+        device.sync(push=False, timeout=60)
+        fleet.append(device)
+    gc.collect()
+    after = _rss_bytes()
+    per_device = (after - before) / count
+    result = {"devices": count, "documents_per_device": docs, "document_body_bytes": len(seed[0]["text"]) + 40,
+              "rss_per_sleeping_device_kib": round(per_device / 1024, 1),
+              "rss_per_document_bytes": round(per_device / docs, 1)}
+    progress(f"memory {result}")
+    del fleet
+    return result
+
+
+def run(binary: Path, run_dir: Path, *, counts: list[int], seconds: float, writes_per_s: float,
+        storm: int, storm_concurrency: int, memory_devices: int,
+        progress: Callable[[str], None] = print) -> dict[str, Any]:
+    with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn") as gateway:
+        admin = AdminClient(gateway.admin_url, gateway.metrics_url)
+        result = {
+            "benchmark": "fleet", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "gateway": binary_version(binary), "storage": "rosmar in memory", "machine": machine(),
+            "sustained": sustained(gateway, admin, counts, seconds=seconds, writes_per_s=writes_per_s,
+                                   progress=progress),
+            "wake_storm": wake_storm(gateway, admin, storm, concurrency=storm_concurrency, progress=progress),
+            "memory": memory(gateway, admin, memory_devices, 50, progress),
+        }
+    return result
