@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ def register(commands: Any) -> None:
     run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
     run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
                      help="exit 1 if true, e.g. 'p95_write_to_arrival_s>2' (repeatable)")
+    run.add_argument("--database", help="database to create (default: the scenario's, usually rig)")
     run.add_argument("--no-verify", action="store_true", help="skip the final sync and the per-device check")
+    run.add_argument("--prepare-only", action="store_true",
+                     help="seed the running gateway (--gateway-url) and print the locust command for its web UI")
     run.add_argument("--out", type=Path, help="run directory (default runs/run-<scenario>-<time>)")
     run.set_defaults(handler=_run)
 
@@ -38,16 +42,29 @@ def _run(args: argparse.Namespace) -> int:
     from rig._errors import ConfigError
     from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
     from rig.gateway.build import build
-    from rig.load.orchestrate import run, scenario_with  # imports locust (gevent) first
+    from rig.load.orchestrate import LOCUSTFILE, prepare, run, scenario_with  # imports locust (gevent) first
     from rig.load.scenario import find_scenario
 
     scenario = scenario_with(find_scenario(args.scenario), duration=args.duration, time_scale=args.time_scale)
+    if args.database:
+        scenario = replace(scenario, database=args.database)
     run_dir = args.out or runs_dir() / f"run-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.prepare_only and not args.gateway_url:
+        raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
+                          "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
     if args.gateway_url:
         if not args.admin_url:
             raise ConfigError("--gateway-url needs --admin-url (the rig creates users through the admin API)")
-        return run(scenario, UrlGateway(args.gateway_url, args.admin_url, args.metrics_url), run_dir,
-                   workers=args.workers, fail_if=args.fail_if, verify=not args.no_verify)
+        remote = UrlGateway(args.gateway_url, args.admin_url, args.metrics_url)
+        if args.prepare_only:
+            config = prepare(scenario, remote, run_dir)[0]
+            print(f"prepared {scenario.device_count} devices of {scenario.name!r}; now run locust's web UI with:")
+            print(f"  RIG_RUN_CONFIG={run_dir}/run-config-0.json locust -f {LOCUSTFILE} "
+                  f"--users {scenario.device_count} --spawn-rate {scenario.ramp_per_s:g}")
+            print(f"(devices live {config.duration_s:g} s after the first starts; results in {run_dir} "
+                  "when locust quits)")
+            return 0
+        return run(scenario, remote, run_dir, workers=args.workers, fail_if=args.fail_if, verify=not args.no_verify)
     binary = args.binary or build(args.version)
     gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn")
     with gateway:

@@ -37,11 +37,11 @@ def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
     return {name: admin.metric(name, database=db) for name in _GATEWAY_COUNTERS}
 
 
-def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
-        fail_if: list[str] | None = None, verify: bool = True, log: Any = print) -> int:
+def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, processes: int = 1,
+            log: Any = print) -> list[RunConfig]:
+    """Seed the gateway (database with webhooks, users, documents) and write each process's run config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
-    processes = max(1, workers)
     push_ports = [free_port() for _ in range(processes)]
     metrics_ports = [free_port() for _ in range(processes)]
     db = scenario.database
@@ -53,6 +53,16 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     configs = [base.for_worker(i, push_ports[i], metrics_ports[i]) for i in range(processes)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
+    return configs
+
+
+def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
+        fail_if: list[str] | None = None, verify: bool = True, log: Any = print) -> int:
+    processes = max(1, workers)
+    configs = prepare(scenario, gateway, run_dir, processes=processes, log=log)
+    admin = AdminClient(gateway.admin_url, gateway.metrics_url)
+    db = scenario.database
+    metrics_ports = [c.metrics_port for c in configs]
     before = _gateway_counters(admin, db)
     started = time.time()
     environment = Environment(user_classes=[DeviceUser], events=events)
@@ -100,7 +110,6 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
     set_process(process)
     runner = environment.create_local_runner()
     writer = gevent.spawn(csv_writer)
-    process.started_at = time.time()
     runner.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
     gevent.sleep(scenario.duration_s)
     runner.quit()

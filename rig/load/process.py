@@ -83,7 +83,8 @@ class LoadProcess:
         self._editor = team_editor(self.scenario.team_size)
         self._lock = threading.Lock()
         self._next = config.worker_index
-        self.started_at = time.time()
+        self.started_at: float | None = None
+        """When the first device of this process started (the run's clock for its duration)."""
         self._metrics_server: Any = None
 
     def start(self) -> None:
@@ -95,6 +96,8 @@ class LoadProcess:
     def new_runner(self) -> DeviceRunner | None:
         """The next device of this process's share (devices are dealt round-robin to processes)."""
         with self._lock:
+            if self.started_at is None:
+                self.started_at = time.time()
             ordinal = self._next
             if ordinal >= len(self.assignment):
                 return None

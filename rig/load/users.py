@@ -64,7 +64,7 @@ class DeviceUser(User):
         process = current_process()
         if self.runner is None:
             raise StopUser()  # the fleet is fully spawned in this process
-        remaining = process.started_at + process.config.duration_s - time.time()
+        remaining = (process.started_at or time.time()) + process.config.duration_s - time.time()
         if remaining > 0:
             self.runner.run(self._stop, duration=remaining, start=process.start_state(self.runner))
         while not self._stop.is_set():

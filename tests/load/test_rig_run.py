@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from rig.load.orchestrate import LOCUSTFILE
+
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 
 
@@ -70,3 +72,25 @@ def test_bad_threshold_and_unknown_scenario_are_clear_errors(tmp_path: Path) -> 
     assert bad.returncode == 2
     assert "scenario file not found" in bad.stderr
     assert "no-such-scenario.toml" in bad.stderr
+
+
+def test_prepared_run_under_plain_locust_as_the_web_ui_runs_it(tmp_path: Path, gateway: Any) -> None:
+    out = tmp_path / "ui"
+    prepared = subprocess.run(
+        [sys.executable, "-m", "rig", "run", "smoke", "--prepare-only", "--duration", "8", "--database", "webui",
+         "--gateway-url", gateway.public_url, "--admin-url", gateway.admin_url, "--out", str(out)],
+        capture_output=True, text=True, timeout=120)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "locust -f" in prepared.stdout
+    config = out / "run-config-0.json"
+    # The same locustfile the web UI loads, run headless for a few seconds.
+    ran = subprocess.run(
+        [sys.executable, "-c", "import sys, rig.load._early; from locust.main import main; sys.argv[0]='locust'; main()",
+         "-f", str(LOCUSTFILE), "--headless", "--users", "30", "--spawn-rate", "30", "--run-time", "10s",
+         "--only-summary"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, RIG_RUN_CONFIG=str(config)))
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "WAKE" in ran.stdout + ran.stderr or "ARRIVAL" in ran.stdout + ran.stderr
+    result = json.loads((out / "worker-0.json").read_text())
+    assert result["devices"] == 30
+    assert result["verify_problems"] == []
