@@ -85,7 +85,8 @@ def test_prepared_run_under_plain_locust_as_the_web_ui_runs_it(tmp_path: Path, g
     config = out / "run-config-0.json"
     # The same locustfile the web UI loads, run headless for a few seconds.
     ran = subprocess.run(
-        [sys.executable, "-c", "import sys, rig.load._early; from locust.main import main; sys.argv[0]='locust'; main()",
+        [sys.executable, "-c",
+         "import sys, rig.load._early; from locust.main import main; sys.argv[0]='locust'; main()",
          "-f", str(LOCUSTFILE), "--headless", "--users", "30", "--spawn-rate", "30", "--run-time", "10s",
          "--only-summary"],
         capture_output=True, text=True, timeout=300, env=dict(os.environ, RIG_RUN_CONFIG=str(config)))
