@@ -28,7 +28,7 @@ case "${1:-}" in
   demo)
     shift
     setup
-    exec "$VENV/bin/rig" demo "$@"
+    exec "$VENV/bin/rig" run demo "$@"
     ;;
   test)
     shift

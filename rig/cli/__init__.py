@@ -14,12 +14,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, conform, demo, device, gateway, run
+    from rig.cli import bench, conform, device, gateway, run, walkthrough
 
     gateway.register(commands)
     device.register(commands)
     bench.register(commands)
-    demo.register(commands)
+    walkthrough.register(commands)
     run.register(commands)
     conform.register(commands)
     return parser

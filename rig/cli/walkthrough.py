@@ -1,4 +1,4 @@
-"""`rig demo`: the end-to-end job on the embedded default (a locally built Sync Gateway on rosmar).
+"""`rig walkthrough`: a guided replication on the embedded default (a locally built Sync Gateway on rosmar).
 
 Starts Sync Gateway, makes users, and has devices replicate like the seed app
 (a user profile with a photo): a phone pushes, a tablet pulls, an edit and a
@@ -20,7 +20,7 @@ from rig._paths import runs_dir
 def register(commands: Any) -> None:
     from rig.gateway.build import DEFAULT_VERSION, RELEASES
 
-    demo = commands.add_parser("demo", help="run the demo end to end on a locally built Sync Gateway")
+    demo = commands.add_parser("walkthrough", help="two devices of one user and one of another, step by step")
     demo.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     demo.add_argument("--binary", type=Path, help="Sync Gateway binary (default: build --version)")
     demo.add_argument("--profiles", type=int, default=200, help="profile documents the phone writes")
@@ -34,7 +34,7 @@ def _demo(args: argparse.Namespace) -> int:
     from rig.replicator import Attachment
 
     binary = args.binary or build(args.version)
-    run_dir = runs_dir() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = runs_dir() / f"walkthrough-{time.strftime('%Y%m%d-%H%M%S')}"
     print(f"Sync Gateway: {binary_version(binary)}")
     with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("demo")]) as gateway:
         admin = AdminClient(gateway.admin_url, gateway.metrics_url)
