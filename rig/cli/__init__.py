@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -25,12 +26,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["run"]:
         import rig.load._early  # noqa: F401  (gevent's patching first, before httpx loads ssl)
     parser = _parser()
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so gateways and workers are stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code: int = args.handler(args)
     except RigError as exc:

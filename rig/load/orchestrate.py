@@ -130,29 +130,34 @@ def _run_distributed(environment: Environment, configs: list[RunConfig], scenari
         workers.append(subprocess.Popen(
             [sys.executable, "-c", _WORKER_MAIN, "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
              "--master-port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT))
-    deadline = time.time() + 60
-    while master.worker_count < len(configs) and time.time() < deadline:
-        gevent.sleep(0.2)
-    if master.worker_count < len(configs):
+    try:
+        deadline = time.time() + 60
+        while master.worker_count < len(configs) and time.time() < deadline:
+            gevent.sleep(0.2)
+        if master.worker_count < len(configs):
+            for worker in workers:
+                worker.kill()
+            raise RuntimeError(f"only {master.worker_count} of {len(configs)} locust workers connected; "
+                               f"see {run_dir}/worker-*.log")
+        writer = gevent.spawn(csv_writer)
+        master.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
+        gevent.sleep(scenario.duration_s)
+        master.quit()
+        writer.kill()
+        csv_writer.close_files()
+        broken = []
+        for config, worker in zip(configs, workers, strict=True):
+            try:
+                code = worker.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                code = -9
+            if code != 0 or not (run_dir / f"worker-{config.worker_index}.json").is_file():
+                broken.append(f"worker {config.worker_index} (exit {code}, log {run_dir}/worker-{config.worker_index}.log)")
+    except BaseException:
         for worker in workers:
             worker.kill()
-        raise RuntimeError(f"only {master.worker_count} of {len(configs)} locust workers connected; "
-                           f"see {run_dir}/worker-*.log")
-    writer = gevent.spawn(csv_writer)
-    master.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
-    gevent.sleep(scenario.duration_s)
-    master.quit()
-    writer.kill()
-    csv_writer.close_files()
-    broken = []
-    for config, worker in zip(configs, workers, strict=True):
-        try:
-            code = worker.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            code = -9
-        if code != 0 or not (run_dir / f"worker-{config.worker_index}.json").is_file():
-            broken.append(f"worker {config.worker_index} (exit {code}, log {run_dir}/worker-{config.worker_index}.log)")
+        raise
     if broken:
         raise RigError(f"locust workers failed, their results are missing: {', '.join(broken)}")
 
