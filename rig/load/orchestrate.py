@@ -153,7 +153,8 @@ def _run_distributed(environment: Environment, configs: list[RunConfig], scenari
                 worker.kill()
                 code = -9
             if code != 0 or not (run_dir / f"worker-{config.worker_index}.json").is_file():
-                broken.append(f"worker {config.worker_index} (exit {code}, log {run_dir}/worker-{config.worker_index}.log)")
+                log_path = run_dir / f"worker-{config.worker_index}.log"
+                broken.append(f"worker {config.worker_index} (exit {code}, log {log_path})")
     except BaseException:
         for worker in workers:
             worker.kill()
