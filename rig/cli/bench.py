@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
     fleet.add_argument("--counts", default="10,25,50,100,200",
                        help="device counts for the sustained part, grown until throughput stops growing")
     fleet.add_argument("--seconds", type=float, default=15.0, help="measured seconds per device count")
-    fleet.add_argument("--writes-per-s", type=float, default=1.0, help="documents each device writes per second")
+    fleet.add_argument("--writes-per-s", type=float, default=4.0, help="documents each device writes per second")
     fleet.add_argument("--storm", type=int, default=1000, help="sleeping devices woken at once")
     fleet.add_argument("--storm-concurrency", type=int, default=100,
                        help="connections open at once during the storm")
