@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from rig.load.orchestrate import LOCUSTFILE
+import rig.load
+
+# Importing rig.load.orchestrate would import locust, whose gevent patching breaks pytest-xdist.
+LOCUSTFILE = Path(rig.load.__file__).with_name("locustfile.py")
 
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 
