@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
+from rig.gateway import AdminClient, DatabaseSpec, GatewayController, LocalGateway
+
+# Test folders whose `gateway` runs on every backend: each test there runs once per
+# backend ([local], [docker]); everywhere else `gateway` is the local one.
+BACKEND_SUITES = ("replicator",)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +36,7 @@ def sg_binary(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway(sg_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+def local_gateway(sg_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
     """One real Sync Gateway per test process (xdist worker), in-memory rosmar, free ports."""
     run_dir = tmp_path_factory.mktemp("gateway")
     gw = LocalGateway(sg_binary, run_dir, databases=[DatabaseSpec("rig")])
@@ -41,8 +45,69 @@ def gateway(sg_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     gw.stop()
 
 
+_docker_problem: list[str | None] = []
+
+
+def docker_problem() -> str | None:
+    """Why the docker backend cannot run here (asked once per process), or None."""
+    if not _docker_problem:
+        from rig.gateway.docker import engine_problem
+
+        _docker_problem.append(engine_problem())
+    return _docker_problem[0]
+
+
 @pytest.fixture(scope="session")
-def admin(gateway: LocalGateway) -> Iterator[AdminClient]:
+def sg_image(sg_binary: Path) -> str:
+    """localhost/sync-gateway:<version>-ce from the same binary as `local` (built once, cached by digest)."""
+    problem = docker_problem()
+    if problem:
+        pytest.skip(problem)
+    from rig.gateway.build import DEFAULT_VERSION
+    from rig.gateway.image import sync_gateway_image
+
+    return sync_gateway_image(DEFAULT_VERSION, binary=sg_binary)
+
+
+@pytest.fixture(scope="session")
+def docker_gateway(sg_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayController]:
+    """One Sync Gateway container per test process, same config as `local_gateway`, ports on 127.0.0.1."""
+    from rig.gateway.docker import DockerGateway
+
+    gw = DockerGateway(sg_image, tmp_path_factory.mktemp("docker-gateway"), databases=[DatabaseSpec("rig")])
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "gateway" not in metafunc.fixturenames:
+        return
+    parts = metafunc.definition.path.relative_to(Path(__file__).parent).parts
+    if parts and parts[0] in BACKEND_SUITES:
+        problem = docker_problem()
+        metafunc.parametrize("backend", [
+            pytest.param("local"),
+            pytest.param("docker", marks=pytest.mark.skipif(problem is not None, reason=str(problem))),
+        ], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    """`local` unless the test is in a BACKEND_SUITES folder, which runs on each backend."""
+    return str(getattr(request, "param", "local"))
+
+
+@pytest.fixture(scope="session")
+def gateway(backend: str, request: pytest.FixtureRequest) -> GatewayController:
+    """The real Sync Gateway of this test: `local_gateway` or `docker_gateway` (see `backend`)."""
+    name = "docker_gateway" if backend == "docker" else "local_gateway"
+    gw: GatewayController = request.getfixturevalue(name)
+    return gw
+
+
+@pytest.fixture(scope="session")
+def admin(gateway: GatewayController) -> Iterator[AdminClient]:
     client = AdminClient(gateway.admin_url, gateway.metrics_url)
     yield client
     client.close()

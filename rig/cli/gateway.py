@@ -37,6 +37,8 @@ def register(commands: Any) -> None:
     up.add_argument("--public-port", type=int, default=4984)
     up.add_argument("--admin-port", type=int, default=4985)
     up.add_argument("--metrics-port", type=int, default=4986)
+    up.add_argument("--image", help="docker backend: image to run (default localhost/sync-gateway:<version>-ce, "
+                                    "built by `rig gateway image` if missing)")
     up.set_defaults(handler=_up)
 
     for name, handler, text in (("down", _down, "stop the gateway started by `rig gateway up`"),
@@ -46,6 +48,17 @@ def register(commands: Any) -> None:
     logs = sub.add_parser("logs", help="print the last lines of the gateway's log")
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.set_defaults(handler=_logs)
+    for cmd in (up, sub.choices["down"], sub.choices["status"], logs):
+        cmd.add_argument("--backend", choices=("local", "docker"), default="local",
+                         help="local: a process on loopback (default); docker: a container via DOCKER_HOST")
+    sub.choices["down"].add_argument("--all", action="store_true",
+                                     help="docker backend: remove every container the rig made, of any run")
+
+    image = sub.add_parser("image", help="build the local image localhost/sync-gateway:<version>-ce (no registry)")
+    image.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
+    image.add_argument("--binary", type=Path, help="put this Sync Gateway binary in the image instead of a built one")
+    image.add_argument("--force", action="store_true", help="rebuild even if the image holds this binary")
+    image.set_defaults(handler=_image)
 
 
 def _state_path() -> Path:
@@ -88,6 +101,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        return _docker_up(args)
     from rig.gateway import DatabaseSpec, LocalGateway
     from rig.gateway.local import detach
 
@@ -113,6 +128,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        return _docker_down(args)
     state = _read_state()
     pid = int(state["pid"])
     if _alive(pid):
@@ -128,6 +145,8 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        return _docker_status(args)
     state = _read_state()
     pid = int(state["pid"])
     if not _alive(pid):
@@ -145,7 +164,120 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
+    if args.backend == "docker":
+        return _docker_logs(args)
     state = _read_state()
     lines = Path(state["log"]).read_text(errors="replace").splitlines()[-args.lines:]
     print("\n".join(lines))
+    return 0
+
+
+# The docker backend ------------------------------------------------------------------------
+
+def _docker_state_path() -> Path:
+    return runs_dir() / "gateway" / "docker-state.json"
+
+
+def _image(args: argparse.Namespace) -> int:
+    from rig.gateway.image import sync_gateway_image
+
+    started = time.monotonic()
+    tag = sync_gateway_image(args.version, binary=_resolve_binary(args), force=args.force)
+    print(f"{tag} ({time.monotonic() - started:.1f}s)")
+    return 0
+
+
+def _docker_up(args: argparse.Namespace) -> int:
+    from rig.gateway import DatabaseSpec
+    from rig.gateway.docker import DockerGateway, detach
+    from rig.gateway.image import SG_REPOSITORY, image_labels, sg_tag, sync_gateway_image
+
+    path = _docker_state_path()
+    if path.is_file():
+        raise GatewayError(f"a docker gateway is already up (see `rig gateway status --backend docker`; {path})")
+    image = args.image or sg_tag(args.version)
+    if image.startswith(SG_REPOSITORY + ":"):
+        from rig.gateway.image import docker_client
+
+        if args.binary is not None or image_labels(docker_client(), image) is None:
+            image = sync_gateway_image(args.version, binary=_resolve_binary(args))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gateway = DockerGateway(image, path.parent / "docker",
+                            databases=[DatabaseSpec(args.database, sync_function=args.sync_function)],
+                            data_dir=args.data_dir, detached=True,
+                            ports=(args.public_port, args.admin_port, args.metrics_port))
+    try:
+        gateway.start()
+    except GatewayError:
+        gateway.stop()
+        raise
+    detach(gateway)
+    state = {"container": gateway.name, "run_id": gateway.run_id, "image": image, "database": args.database,
+             "public_url": gateway.public_url, "admin_url": gateway.admin_url,
+             "metrics_url": gateway.metrics_url}
+    path.write_text(json.dumps(state, indent=2))
+    print(f"Sync Gateway up in container {gateway.name} ({image})")
+    for key in ("public_url", "admin_url", "metrics_url"):
+        print(f"  {key:12} {state[key]}")
+    print(f"  database     {gateway.public_url}/{args.database}/")
+    return 0
+
+
+def _docker_down(args: argparse.Namespace) -> int:
+    from rig.gateway.docker import remove_containers
+
+    path = _docker_state_path()
+    removed: list[str] = []
+    if args.all:
+        removed += remove_containers()
+    elif path.is_file():
+        removed += remove_containers(run_id=json.loads(path.read_text())["run_id"])
+    removed += remove_containers(orphans_only=True)  # a crashed run's leftovers
+    path.unlink(missing_ok=True)
+    print(f"removed {len(removed)} container(s): {', '.join(removed) or '-'}")
+    return 0
+
+
+def _docker_container(state: dict[str, Any]) -> Any:
+    import docker.errors
+
+    from rig.gateway.image import docker_client
+
+    try:
+        return docker_client().containers.get(state["container"])
+    except docker.errors.NotFound:
+        return None
+
+
+def _read_docker_state() -> dict[str, Any]:
+    path = _docker_state_path()
+    if not path.is_file():
+        raise GatewayError(f"no gateway started by `rig gateway up --backend docker` (no {path})")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def _docker_status(args: argparse.Namespace) -> int:
+    state = _read_docker_state()
+    container = _docker_container(state)
+    if container is None or container.status != "running":
+        print(f"down (container {state['container']}: {'gone' if container is None else container.status})")
+        return 1
+    try:
+        info = httpx.get(state["public_url"] + "/", timeout=5).json()
+    except httpx.HTTPError as exc:
+        print(f"container {state['container']} runs but does not answer at {state['public_url']}: {exc}")
+        return 1
+    print(f"up (container {state['container']}): {info.get('version')} (API {info.get('vendor', {}).get('version')})")
+    for key in ("public_url", "admin_url", "metrics_url", "image"):
+        print(f"  {key:12} {state[key]}")
+    return 0
+
+
+def _docker_logs(args: argparse.Namespace) -> int:
+    state = _read_docker_state()
+    container = _docker_container(state)
+    if container is None:
+        raise GatewayError(f"container {state['container']} is gone")
+    print(container.logs(tail=args.lines).decode(errors="replace").rstrip())
     return 0
