@@ -98,7 +98,7 @@ class PushService:
         if cached is None or now - cached[0] > _USER_CACHE_S:
             try:
                 channels = set(self.admin.user(self.db, user).get("all_channels") or [])
-            except AdminApiError:
+            except (AdminApiError, ValueError):
                 channels = set()
             cached = (now, channels)
             self._user_channels[user] = cached
@@ -114,7 +114,7 @@ class PushService:
             return
         try:
             doc_channels = self.admin.doc_channels(self.db, doc_id)
-        except AdminApiError as exc:
+        except (AdminApiError, ValueError) as exc:
             log.warning("push service: cannot read channels of %s: %s", doc_id, exc)
             return
         users = [u for u in list(self._by_user) if self._may_read(self._channels_of(u), doc_channels)]
@@ -165,7 +165,10 @@ def _handler(service: PushService) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 return
             if isinstance(body, dict):
-                service.on_webhook(body)
+                try:
+                    service.on_webhook(body)
+                except Exception:  # one bad webhook must never take the push service down
+                    log.exception("push service: webhook for %r failed", body.get("_id"))
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("push service: " + format, *args)
