@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import start_http_server
 
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
@@ -21,8 +21,9 @@ from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient
+from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
-from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics
+from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry
 from rig.push import PushService, PushTarget
 
 
@@ -72,7 +73,7 @@ class LoadProcess:
         self.assignment = assignment(self.scenario)
         self.admin = AdminClient(config.admin_url, config.metrics_url)
         self.measurements = Measurements(config.time_scale)
-        self.registry = CollectorRegistry()
+        self.registry = RunRegistry(Path(config.run_dir).name, self.scenario.name, config.worker_index)
         self.metrics = RigMetrics(self.registry)
         self.measurements.listeners.append(self.metrics.on_measurement)
         self.runners: list[DeviceRunner] = []
@@ -86,9 +87,13 @@ class LoadProcess:
         self.started_at: float | None = None
         """When the first device of this process started (the run's clock for its duration)."""
         self._metrics_server: Any = None
+        self.sampler = Sampler(lambda: fleet_sample(self.runners, self.measurements, self.registry,
+                                                    self.admin if config.worker_index == 0 else None,
+                                                    config.database))
 
     def start(self) -> None:
         self.push.start()
+        self.sampler.start()
         if self.config.metrics_port:
             self._metrics_server = start_http_server(self.config.metrics_port, addr="127.0.0.1",
                                                      registry=self.registry)
@@ -133,6 +138,7 @@ class LoadProcess:
         """Final sync of every device, the check of what each holds, and this process's results file."""
         problems: list[str] = []
         failures: list[str] = []
+        samples = self.sampler.stop()
         if verify and self.runners:
             barrier = self._barrier if self.config.worker_count > 1 else None
             failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
@@ -143,7 +149,7 @@ class LoadProcess:
                   "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
                   "final_sync_failures": failures, "verify_problems": problems,
                   "device_errors": sum(len(r.errors) for r in self.runners),
-                  "team_size": self.scenario.team_size}
+                  "team_size": self.scenario.team_size, "samples": samples}
         out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
         out.write_text(json.dumps(result))
         if self._metrics_server is not None:

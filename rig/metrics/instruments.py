@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from rig.device.measure import Arrival, WakeMeasurement
@@ -19,6 +20,32 @@ from rig.push.dispatcher import PushCounters
 from rig.replicator import EventKind, ReplicationEvent
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+_TRIGGERS = ("push", "refresh")
+"""Wake triggers a measurement can carry (foreground launches are not measured as wakes)."""
+
+
+class RunRegistry(CollectorRegistry):
+    """A registry whose every sample carries `run="<run id>"`, plus `rig_run_info{run, scenario, worker}` = 1.
+
+    One value per process, so the label stays bounded; it lets one Prometheus hold many runs
+    and dashboards select one."""
+
+    def __init__(self, run: str, scenario: str, worker: int) -> None:
+        super().__init__()
+        self.run = run
+        info = GaugeMetricFamily("rig_run_info", "The run this process belongs to (always 1)",
+                                 labels=["scenario", "worker"])
+        info.add_metric([scenario, str(worker)], 1)
+        self._info = info
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._labelled([self._info])
+        yield from self._labelled(super().collect())
+
+    def _labelled(self, families: Iterable[Metric]) -> Iterator[Metric]:
+        for family in families:
+            family.samples = [s._replace(labels={"run": self.run, **s.labels}) for s in family.samples]
+            yield family
 
 
 class RigMetrics:
@@ -39,6 +66,18 @@ class RigMetrics:
         self.replication_events = PromCounter("rig_replication_events_total",
                                               "Conflicts, rejected writes, purges, norevs and errors", ["kind"],
                                               registry=registry)
+        # Every known label value exists from the start (at 0), so dashboards and rates see
+        # budget kills or errors that never happened as 0 rather than as no data.
+        for trigger in _TRIGGERS:
+            self.wakes.labels(trigger)
+            self.budget_kills.labels(trigger)
+            self.sync_duration.labels(trigger)
+        for phase in ("awake", "after_wake"):
+            self.arrival.labels(phase)
+        for direction in ("pulled", "pushed"):
+            self.documents.labels(direction)
+        for kind in sorted(k.value for k in self._COUNTED):
+            self.replication_events.labels(kind)
 
     def on_measurement(self, item: WakeMeasurement | Arrival) -> None:
         if isinstance(item, Arrival):
