@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, conform, device, gateway, run, walkthrough
+    from rig.cli import bench, conform, device, gateway, report, run, walkthrough
 
     gateway.register(commands)
     device.register(commands)
@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     walkthrough.register(commands)
     run.register(commands)
     conform.register(commands)
+    report.register(commands)
     return parser
 
 

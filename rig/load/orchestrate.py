@@ -95,7 +95,18 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "started_at": started}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
+    _write_report(run_dir, log)
     return 1 if failed else 0
+
+
+def _write_report(run_dir: Path, log: Any) -> None:
+    """report.html in the run directory; a failure is reported, never fatal (`rig report` rebuilds it)."""
+    from rig.report.run_report import write_report
+
+    try:
+        log(f"report: {write_report(run_dir)} (open it in a browser; `rig report {run_dir}` rebuilds it)")
+    except Exception as exc:  # the run's results are written already; the report must not lose them
+        log(f"report: not written ({type(exc).__name__}: {exc}); try `rig report {run_dir}`")
 
 
 def _spawn_rate(scenario: Scenario) -> float:

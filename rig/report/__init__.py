@@ -1,0 +1,1 @@
+"""Run reports, run comparisons and the Grafana dashboards generator."""

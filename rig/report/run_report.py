@@ -1,0 +1,115 @@
+"""`report.html`: one self-contained page per run (inline SVG plots, no network fetches)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rig.report import html, plots
+from rig.report.data import RunData, load_run
+
+REPORT_NAME = "report.html"
+
+
+def _when(epoch: float | None) -> str:
+    return "-" if not epoch else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def _overview(run: RunData) -> str:
+    s = run.summary
+    machine = s.get("machine", {})
+    rows: list[tuple[str, object]] = [
+        ("scenario", f"{s.get('scenario')}: {s.get('description', '')}"),
+        ("Sync Gateway", s.get("gateway")),
+        ("devices", s.get("devices")), ("processes", s.get("processes")),
+        ("duration", f"{s.get('duration_s')} s real ({s.get('elapsed_s')} s with setup and the final sync)"),
+        ("time scale", f"x{s.get('time_scale')} (OS intervals compressed; every latency here is real seconds)"),
+        ("started", _when(s.get("started_at"))),
+        ("machine", f"{machine.get('cpus')} CPUs, Python {machine.get('python')}, {machine.get('platform')}"),
+    ]
+    thresholds = s.get("thresholds", {})
+    given = thresholds.get("given", [])
+    failed = thresholds.get("failed", [])
+    verdict = ("none given" if not given else
+               f"{len(failed)} of {len(given)} failed: " + "; ".join(failed) if failed else
+               f"all {len(given)} passed: " + "; ".join(given))
+    rows.append(("thresholds", verdict))
+    return html.table(["", ""], rows)
+
+
+def _figures(figures: dict[str, float]) -> str:
+    return html.table(["figure", "value"], [(name, float(value)) for name, value in sorted(figures.items())])
+
+
+def _percentile_rows(summary: dict[str, Any]) -> str:
+    measured = summary.get("measurements", {})
+    rows: list[tuple[object, ...]] = []
+    for trigger, row in measured.get("wakes_by_trigger", {}).items():
+        sync = row["wake_to_caught_up_s_real"]
+        rows.append((f"wake to caught up ({trigger})", row["wakes"], sync["p50"], sync["p95"], sync["p99"]))
+    for phase, row in measured.get("arrivals_by_phase", {}).items():
+        lat = row["write_to_arrival_s_real"]
+        rows.append((f"write to arrival ({phase})", row["arrivals"], lat["p50"], lat["p95"], lat["p99"]))
+    return html.table(["latency, real seconds", "count", "p50", "p95", "p99"], rows)
+
+
+def _findings(run: RunData) -> list[str]:
+    s = run.summary
+    problems: list[str] = list(s.get("verify_problems", []))
+    failures: list[str] = list(s.get("final_sync_failures", []))
+    bad = sum(run.figures.get(name, 0.0) for name in plots.FINDINGS)
+    parts = [html.plot(plots.findings(run.figures),
+                       "After the run every device syncs once more and is checked against the gateway: it must "
+                       "hold every document its user may read (misses), nothing else (leaks), at the gateway's "
+                       "revision (stale).")]
+    parts.append(html.paragraph("no findings: every device holds exactly what its user may read" if bad == 0 else
+                                f"{bad:g} finding(s): see below", "good" if bad == 0 else "bad"))
+    if problems:
+        parts += [html.paragraph("Per-device problems (first 100 kept in the summary):"), html.bullet_list(problems)]
+    if failures:
+        parts += [html.paragraph("Final syncs that failed:"), html.bullet_list(failures)]
+    return parts
+
+
+def render(run: RunData) -> str:
+    s = run.summary
+    push = s.get("push", {})
+    gateway = s.get("gateway_counters", {})
+    body = [
+        html.section("overview", "Run", _overview(run)),
+        html.section("figures", "Key figures", _figures(run.figures)),
+        html.section("throughput", "Throughput over time",
+                     html.plot(plots.throughput(run.series),
+                               "Sampled every second by each load process and summed: documents moved by devices "
+                               "and counted by Sync Gateway, wakes and document arrivals.")),
+        html.section("states", "Device states over time",
+                     html.plot(plots.device_states(run.series),
+                               "How many devices are in each lifecycle state (foreground, background, awake, "
+                               "suspended, terminated, force-quit).")),
+        html.section("latency", "Latency distributions",
+                     html.plot(plots.latency_distributions(run.measurements),
+                               "Cumulative distributions: write to arrival on every device that may read the "
+                               "document (awake: the app ran; after_wake: a background wake pulled it), and wake "
+                               "to caught up."),
+                     _percentile_rows(s)),
+        html.section("wakes", "Wakes and sync durations by trigger",
+                     html.plot(plots.wakes_by_trigger(run),
+                               "Background wakes by trigger (silent push, background app refresh), wakes killed "
+                               "for overrunning their budget, and each wake's sync duration over the run.")),
+        html.section("conformance", "Conformance findings", *_findings(run)),
+        html.section("counters", "Push service and gateway counters",
+                     html.table(["push service", "count"], [(k, v) for k, v in push.items()]),
+                     html.table(["Sync Gateway counter (during the run)", "delta"],
+                                [(k, float(v)) for k, v in gateway.items()])),
+    ]
+    subtitle = f"{run.path} · generated {_when(time.time())} by `rig report`"
+    return html.page(f"Run report: {run.name}", subtitle, body)
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Build the report of a finished run; written to RUN_DIR/report.html unless `out` is given."""
+    run = load_run(run_dir)
+    target = out or Path(run_dir) / REPORT_NAME
+    target.write_text(render(run))
+    return target
