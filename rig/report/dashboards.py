@@ -5,7 +5,7 @@ Two dashboards, written as JSON into `dashboards/grafana/dashboards/` and provis
 - **fleet** (`rig-fleet.json`): the rig's own metrics (`rig.metrics.instruments`) of the selected runs;
 - **gateway** (`rig-sync-gateway.json`): Sync Gateway's hot path (push and pull rates, rev send and
   changes latency, sync function time, caches, active replications, CPU and memory) during the
-  selected runs (each query is joined with `rig_run_info{run=~"$run"}`).
+  selected runs (each query is joined with `rig_run_info{run=~"$run"}`, see `DURING_RUN`).
 
 `rig dashboards` rewrites the files; `rig dashboards --check` (and a test) says whether the committed
 JSON is what this module generates.
@@ -37,8 +37,9 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RUN = 'run=~"$run"'
 GATEWAY = 'instance=~"$instance"'
 GATEWAY_DB = 'instance=~"$instance", database=~"$database"'
-DURING_RUN = 'and on() group(rig_run_info{run=~"$run"})'
-"""Joined to every gateway query: the gateway's series while one of the selected runs was scraped."""
+DURING_RUN = 'and on() (group(rig_run_info{run=~"$run"}) or on() absent(rig_run_info))'
+"""Joined to every gateway query: the gateway while one of the selected runs was scraped, or while no run
+was (a Prometheus that scrapes only the gateway still shows it); other runs' traffic is left out."""
 ALL = VariableOption(selected=True, text="All", value="$__all")
 
 
@@ -211,7 +212,8 @@ def generate() -> dict[str, str]:
             "write-to-arrival latency, documents moved, errors, budget kills, push service.", FLEET, gateway=False),
         "rig-sync-gateway.json": _dashboard(
             "rig-sync-gateway", "Rig: Sync Gateway hot path",
-            "Sync Gateway's replication hot path while the selected rig runs were scraped.", GATEWAY_CHARTS,
+            "Sync Gateway's replication hot path while the selected rig runs were scraped (or while none was).",
+            GATEWAY_CHARTS,
             gateway=True),
     }
 

@@ -83,7 +83,15 @@ def test_every_panel_query_returns_data_from_a_real_run(tmp_path: Path, local_ga
         assert checked >= 20
         assert not problems, "\n".join(problems)
 
-        # The check can fail: a misspelled metric returns nothing, and the run filter selects.
+        # The check can fail: a misspelled metric returns nothing, and the run selector selects.
         assert prom.api("query", query='rig_devicez{run=~".*"}')["result"] == []
         assert prom.api("query_range", query=f'sum(rig_devices{{run=~"{out.name}-not"}})', start=str(started),
                         end=str(ended), step="1")["result"] == []
+        alive = prom.api("query_range", query=f'rig_run_info{{run="{out.name}"}}', start=str(started),
+                         end=str(ended), step="1")["result"][0]["values"]
+        middle = str(alive[len(alive) // 2][0])
+        gateway_panel = next(e for t, e in panel_queries(json.loads((dashboards_dir() / "rig-sync-gateway.json")
+                                                                    .read_text())) if t == "Push and pull")
+        for run, expected in ((out.name, 1), ("some-other-run", 0)):
+            query = substitute(gateway_panel, {**values, "run": run})
+            assert len(prom.api("query", query=query, time=middle)["result"]) == expected, (run, query)
