@@ -35,11 +35,18 @@ def register(commands: Any) -> None:
     run.add_argument("--prepare-only", action="store_true",
                      help="seed the running gateway (--gateway-url) and print the locust command for its web UI")
     run.add_argument("--out", type=Path, help="run directory (default runs/run-<scenario>-<time>)")
+    run.add_argument("--fault", action="append", default=[], metavar="KIND@AT[+DOWN]",
+                     help="gateway fault during the run (repeatable): kill@20+5 (kill -9 at 20 s, start again "
+                          "5 s later), pause@10+8 (frozen 8 s), restart@30; seconds after the devices start")
+    run.add_argument("--data-dir", type=Path,
+                     help="keep the local gateway's rosmar data in this directory (default: in memory; "
+                          "RUN_DIR/gateway-data when a kill or restart fault is given, so data survive it)")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from rig._errors import ConfigError
+    from rig.faults.gateway import parse_fault
     from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
     from rig.gateway.build import build
     from rig.load.orchestrate import LOCUSTFILE, prepare, run, scenario_with  # imports locust (gevent) first
@@ -49,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.database:
         scenario = replace(scenario, database=args.database)
     run_dir = args.out or runs_dir() / f"run-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    faults = [parse_fault(text) for text in args.fault]
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
@@ -64,9 +72,16 @@ def _run(args: argparse.Namespace) -> int:
             print(f"(devices live {config.duration_s:g} s after the first starts; results in {run_dir} "
                   "when locust quits)")
             return 0
+        if faults:
+            raise ConfigError("--fault needs a gateway the rig runs itself (leave out --gateway-url); for a "
+                              "gateway from `rig gateway up`, use `rig gateway fault` while the run goes")
         return run(scenario, remote, run_dir, workers=args.workers, fail_if=args.fail_if, verify=not args.no_verify)
     binary = args.binary or build(args.version)
-    gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn")
+    data_dir = args.data_dir
+    if data_dir is None and any(f.kind in ("kill", "restart") for f in faults):
+        data_dir = run_dir / "gateway-data"  # in-memory rosmar would lose every document on the kill
+    gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
+                           data_dir=data_dir)
     with gateway:
         return run(scenario, gateway, run_dir, workers=args.workers, fail_if=args.fail_if,
-                   verify=not args.no_verify)
+                   verify=not args.no_verify, faults=faults)

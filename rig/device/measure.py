@@ -21,6 +21,8 @@ class WakeMeasurement:
     overrun: bool
     push_delay_s: float | None = None
     """Webhook received -> push delivered, real seconds."""
+    retries: int = 0
+    """Attempts started again after a transient error (gateway down, link cut) within this wake."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from rig.device.measure import Arrival, Measurements, WakeMeasurement
 from rig.device.profile import DeviceProfile
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
+from rig.replicator.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class _SyncDone:
     ok: bool
     pulled: int
     pushed: int
+    retries: int = 0
 
 
 class DeviceRunner:
@@ -76,6 +78,10 @@ class DeviceRunner:
         self._push_delay: float | None = None
         self._current: tuple[WakeRecord | None, float] = (None, 0.0)
         self.errors: list[str] = []
+        self.retries = 0
+        """Replication attempts started again after a transient error, as Couchbase Lite retries."""
+        self.acknowledged: list[tuple[str, str]] = []
+        """(doc id, revision) of every write the gateway acknowledged: the oracle looks for each."""
 
     # Called from other threads ----------------------------------------------------------------
     def deliver_push(self, sent_at: float) -> None:
@@ -158,6 +164,8 @@ class DeviceRunner:
         def observe(event: ReplicationEvent) -> None:
             if self.observer is not None:
                 self.observer(event)
+            if event.kind is EventKind.PUSHED:
+                self.acknowledged.append((event.doc_id, event.rev))
             if event.kind is EventKind.PULLED and b'"written_at"' in event.body:
                 written = json.loads(event.body).get("written_at")
                 if isinstance(written, int | float):
@@ -168,17 +176,27 @@ class DeviceRunner:
                                                           time.time() - written, phase))
 
         def work() -> None:
-            ok, pulled, pushed = False, 0, 0
-            try:
-                # The session's own deadline is a safety net: the lifecycle's budget timer cuts first.
-                stats = self.device.sync(continuous=continuous, stop=stop, observer=observe,
-                                         timeout=None if budget is None else budget + 5)
-                ok, pulled, pushed = True, stats.docs_pulled, stats.docs_pushed
-            except Exception as exc:  # every failure ends this sync; the lifecycle decides what next
-                if token == self._token:
+            ok, pulled, pushed, retries = False, 0, 0, 0
+            policy = RetryPolicy(continuous=continuous)
+            # The session's own deadline is a safety net: the lifecycle's budget timer cuts first.
+            deadline = None if budget is None else time.monotonic() + budget + 5
+            while True:
+                try:
+                    timeout = None if deadline is None else max(0.1, deadline - time.monotonic())
+                    stats = self.device.sync(continuous=continuous, stop=stop, observer=observe, timeout=timeout)
+                    ok, pulled, pushed = True, pulled + stats.docs_pulled, pushed + stats.docs_pushed
+                    break
+                except Exception as exc:  # a failure ends this attempt; retried only if transient
+                    if token != self._token or stop.is_set():
+                        break
                     self.errors.append(f"{type(exc).__name__}: {exc}")
-                    log.debug("%s: sync failed: %s", self.device.name, exc)
-            self._inbox.put(_SyncDone(token, ok, pulled, pushed))
+                    wait = policy.next_delay(retries, exc)
+                    log.debug("%s: sync failed (%s); retry in %s s", self.device.name, exc, wait)
+                    if wait is None or stop.wait(wait) or token != self._token:
+                        break
+                    retries += 1
+                    self.retries += 1
+            self._inbox.put(_SyncDone(token, ok, pulled, pushed, retries))
 
         self._sync_thread = threading.Thread(target=work, name=f"sync-{self.device.name}", daemon=True)
         self._sync_thread.start()
@@ -202,4 +220,4 @@ class DeviceRunner:
         started_wall = time.time() - (self._clock() - started)
         self.measurements.add_wake(WakeMeasurement(
             self.device.name, self.profile.name, wake.trigger.value, started_wall, duration,
-            done.pulled, done.pushed, wake.overrun, delay))
+            done.pulled, done.pushed, wake.overrun, delay, done.retries))

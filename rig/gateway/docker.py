@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from rig._errors import GatewayError, GatewayStartError
-from rig.gateway.config import DatabaseSpec, Interfaces, render
+from rig.gateway.config import DatabaseSpec, Interfaces, render, storage_url
 from rig.gateway.local import free_port
 
 LABEL_MANAGED = "rig.managed"
@@ -134,6 +134,11 @@ class DockerGateway:
         return f"http://127.0.0.1:{self.host_ports[2]}"
 
     @property
+    def storage_url(self) -> str:
+        """Where this gateway's databases live, as the gateway inside the container names it."""
+        return storage_url(Path(DATA_DIR) if self.data_dir is not None else None)
+
+    @property
     def container_id(self) -> str | None:
         return None if self._container is None else str(self._container.id)
 
@@ -181,6 +186,7 @@ class DockerGateway:
         if status == "absent":
             self._create()
         else:
+            self.render_config()  # the databases may have changed since the container was made
             self._container.start()
         _LIVE.add(self)
         self.wait_ready()
@@ -256,6 +262,7 @@ class DockerGateway:
             return
         if self.status() == "paused":
             self._container.unpause()
+        self.render_config()
         self._container.restart(timeout=15)
         self.wait_ready()
 

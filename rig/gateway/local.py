@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from rig._errors import GatewayStartError
-from rig.gateway.config import DatabaseSpec, Interfaces, render
+from rig._errors import GatewayError, GatewayStartError
+from rig.gateway.config import DatabaseSpec, Interfaces, render, storage_url
 
 _LIVE: weakref.WeakSet[LocalGateway] = weakref.WeakSet()
 
@@ -65,6 +65,11 @@ class LocalGateway:
     @property
     def metrics_url(self) -> str:
         return f"http://{self.interfaces.metrics}"
+
+    @property
+    def storage_url(self) -> str:
+        """Where this gateway's databases live (databases created over REST should live there too)."""
+        return storage_url(self.data_dir)
 
     @property
     def pid(self) -> int | None:
@@ -128,6 +133,7 @@ class LocalGateway:
         if proc is None:
             return
         if proc.poll() is None:
+            self._signal_group(proc, signal.SIGCONT)  # a paused gateway could not act on SIGTERM
             self._signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout)
@@ -149,6 +155,16 @@ class LocalGateway:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP the process group: sockets stay open and nothing answers, as a frozen host."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise GatewayError("the gateway is not running: start it first")
+        self._signal_group(self._proc, signal.SIGSTOP)
+
+    def unpause(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._signal_group(self._proc, signal.SIGCONT)
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

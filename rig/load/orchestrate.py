@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from rig._errors import RigError
+from rig.faults.gateway import Fault, FaultInjector
 from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
-from rig.load.process import LoadProcess, RunConfig, seed_gateway
+from rig.load.durability import check_run, outage_costs
+from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.results import check_thresholds, flat_metrics, machine, merge, write_csv
 from rig.load.scenario import Scenario
 from rig.load.users import DeviceUser, fire_locust_events, set_process
@@ -47,7 +50,13 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
     db = scenario.database
     log(f"preparing database {db!r}: {scenario.fleet.users} users, "
         f"{scenario.fleet.users * scenario.workload.docs_per_user} seed documents")
-    seed_gateway(admin, scenario, db, [f"http://127.0.0.1:{p}/sg/doc-changed" for p in push_ports])
+    webhooks = [f"http://127.0.0.1:{p}/sg/doc-changed" for p in push_ports]
+    # The gateway's own storage (on disk when it has a data directory), so its data survive a kill.
+    seed_gateway(admin, scenario, db, webhooks, server=getattr(gateway, "storage_url", None))
+    databases = getattr(gateway, "databases", None)
+    if isinstance(databases, list) and all(spec.name != db for spec in databases):
+        # Into the gateway's own config too, so that a restarted gateway serves it again.
+        databases.append(webhook_database(db, webhooks))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes)
     configs = [base.for_worker(i, push_ports[i], metrics_ports[i]) for i in range(processes)]
@@ -57,8 +66,12 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
 
 
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
-        fail_if: list[str] | None = None, verify: bool = True, log: Any = print) -> int:
+        fail_if: list[str] | None = None, verify: bool = True, faults: Sequence[Fault] = (),
+        log: Any = print) -> int:
     processes = max(1, workers)
+    if faults and not all(hasattr(gateway, call) for call in ("kill", "pause", "unpause")):
+        raise RigError(f"faults need a gateway the rig controls (local or docker), not {gateway.public_url}")
+    injector = FaultInjector(gateway, faults, log=log)  # type: ignore[arg-type]
     configs = prepare(scenario, gateway, run_dir, processes=processes, log=log)
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     db = scenario.database
@@ -72,15 +85,18 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         f"in {processes} process(es); "
         f"metrics on 127.0.0.1:{', '.join(map(str, metrics_ports))}")
     if workers == 0:
-        _run_local(environment, configs[0], scenario, csv_writer, verify)
+        _run_local(environment, configs[0], scenario, csv_writer, verify, injector)
     else:
-        _run_distributed(environment, configs, scenario, run_dir, csv_writer)
+        _run_distributed(environment, configs, scenario, run_dir, csv_writer, injector)
     elapsed = time.time() - started
     after = _gateway_counters(admin, db)
     delta = {k: after[k] - before[k] for k in after}
     measurements, totals = merge(run_dir, scenario.time_scale)
     write_csv(run_dir, measurements)
     flat = flat_metrics(measurements, totals, delta, scenario.duration_s)
+    durability, retries = check_run(run_dir, admin, db)
+    flat.update(lost_writes=float(len(durability.lost)), duplicated_writes=float(len(durability.duplicated)),
+                retries=float(retries), outages=float(len(injector.outages)))
     failed = check_thresholds(fail_if or [], flat)
     version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
     summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
@@ -90,6 +106,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "verify_problems": totals["verify_problems"][:100],
                "final_sync_failures": totals["final_sync_failures"][:100],
                "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
+               "durability": durability.as_dict(), "faults": outage_costs(injector.outages, measurements),
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
                              "rig_metrics": [f"http://127.0.0.1:{p}/metrics" for p in metrics_ports]},
                "started_at": started}
@@ -114,7 +131,7 @@ def _spawn_rate(scenario: Scenario) -> float:
 
 
 def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, csv_writer: StatsCSVFileWriter,
-               verify: bool) -> None:
+               verify: bool, injector: FaultInjector) -> None:
     process = LoadProcess(config)
     process.measurements.listeners.append(fire_locust_events(environment))
     process.start()
@@ -122,7 +139,9 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
     runner = environment.create_local_runner()
     writer = gevent.spawn(csv_writer)
     runner.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
+    injector.start()
     gevent.sleep(scenario.duration_s)
+    injector.stop()  # a fault in progress ends with the gateway up again, before the final sync
     runner.quit()
     writer.kill()
     csv_writer.close_files()
@@ -130,7 +149,7 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
 
 
 def _run_distributed(environment: Environment, configs: list[RunConfig], scenario: Scenario, run_dir: Path,
-                     csv_writer: StatsCSVFileWriter) -> None:
+                     csv_writer: StatsCSVFileWriter, injector: FaultInjector) -> None:
     port = free_port()
     master = environment.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
     workers = []
@@ -152,7 +171,9 @@ def _run_distributed(environment: Environment, configs: list[RunConfig], scenari
                                f"see {run_dir}/worker-*.log")
         writer = gevent.spawn(csv_writer)
         master.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
+        injector.start()
         gevent.sleep(scenario.duration_s)
+        injector.stop()
         master.quit()
         writer.kill()
         csv_writer.close_files()
@@ -191,7 +212,16 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
     push = summary["push"]
     log("  push service: " + ", ".join(f"{k} {v}" for k, v in push.items()))
     log(f"  after a final sync: leaks {figures['leaks']:.0f}, misses {figures['misses']:.0f}, "
-        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}")
+        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}, retries {figures['retries']:.0f}")
+    durability = summary["durability"]
+    log(f"  acknowledged writes: {durability['checked']} checked on the gateway, lost {durability['lost']}, "
+        f"duplicated {durability['duplicated']}")
+    for row in summary["faults"]:
+        took = "never came back" if row["seconds"] is None else f"gateway back after {row['seconds']:.1f} s"
+        sync = row["wake_to_caught_up_s_real"]
+        log(f"  fault {row['fault']:14} {took}; wakes touched {row['wakes_touched']}, failed "
+            f"{row['wakes_failed']}, retries {row['retries']}, caught up p95 {_s(sync['p95'])}"
+            + (f"; ERROR {row['error']}" if row["error"] else ""))
     for failure in summary["thresholds"]["failed"]:
         log(f"  THRESHOLD FAILED: {failure}")
     log(f"results: {run_dir}/summary.json (+ wakes.csv, arrivals.csv, locust_stats_history.csv)")

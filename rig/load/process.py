@@ -20,7 +20,7 @@ from rig.device.lifecycle import AppState
 from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
-from rig.gateway import AdminClient
+from rig.gateway import AdminClient, DatabaseSpec
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
 from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry
@@ -149,7 +149,10 @@ class LoadProcess:
                   "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
                   "final_sync_failures": failures, "verify_problems": problems,
                   "device_errors": sum(len(r.errors) for r in self.runners),
-                  "team_size": self.scenario.team_size, "samples": samples}
+                  "team_size": self.scenario.team_size, "samples": samples,
+                  "retries": sum(r.retries for r in self.runners),
+                  "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
+                                   for doc_id, rev in r.acknowledged]}
         out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
         out.write_text(json.dumps(result))
         if self._metrics_server is not None:
@@ -157,13 +160,17 @@ class LoadProcess:
         return result
 
 
-def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list[str]) -> None:
-    """Create the database (its webhook pointing at every push service), the users and their documents."""
-    from rig.gateway import DatabaseSpec
-
+def webhook_database(db: str, webhooks: list[str]) -> DatabaseSpec:
+    """The run's database: every document change posted to every process's push service."""
     handlers = [{"handler": "webhook", "url": url, "timeout": 5, "options": {"winning_rev_only": True}}
                 for url in webhooks]
-    admin.create_database_from_spec(DatabaseSpec(db, extra={"event_handlers": {"document_changed": handlers}}))
+    return DatabaseSpec(db, extra={"event_handlers": {"document_changed": handlers}})
+
+
+def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list[str], *,
+                 server: str | None = None) -> None:
+    """Create the database (its webhook pointing at every push service), the users and their documents."""
+    admin.create_database_from_spec(webhook_database(db, webhooks), server=server)
     workload = scenario.workload
     rng = random.Random(scenario.seed)
     docs: list[dict[str, Any]] = []

@@ -1,0 +1,63 @@
+"""After a run: did every acknowledged write survive (exactly once), and what did the outages cost?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rig._errors import AdminApiError
+from rig.device.measure import Measurements, percentile
+from rig.faults.gateway import Outage
+from rig.gateway import AdminClient
+from rig.oracle.acknowledged import AckedWrite, DurabilityReport, RevTree, check_acknowledged
+
+AFTERMATH_S = 15.0
+"""Wakes that start this long after the gateway is back still pay for the outage (backoff, catch-up)."""
+
+
+def acknowledged_writes(run_dir: Path) -> tuple[list[AckedWrite], int]:
+    """Every acknowledged write and the number of retries, from the processes' results files."""
+    writes: list[AckedWrite] = []
+    retries = 0
+    for path in sorted(run_dir.glob("worker-*.json")):
+        data = json.loads(path.read_text())
+        writes += [AckedWrite(device, doc_id, rev) for device, doc_id, rev in data.get("acknowledged", [])]
+        retries += int(data.get("retries", 0))
+    return writes, retries
+
+
+def gateway_trees(admin: AdminClient, db: str, doc_ids: set[str]) -> dict[str, RevTree | None]:
+    trees: dict[str, RevTree | None] = {}
+    for doc_id in sorted(doc_ids):
+        try:
+            raw = admin.raw(db, doc_id)
+        except AdminApiError as exc:
+            if exc.status != 404:
+                raise
+            trees[doc_id] = None
+            continue
+        sync = raw.get("_sync") or raw.get("_xattrs", {}).get("_sync") or {}
+        trees[doc_id] = RevTree.from_sync(sync)
+    return trees
+
+
+def check_run(run_dir: Path, admin: AdminClient, db: str) -> tuple[DurabilityReport, int]:
+    writes, retries = acknowledged_writes(run_dir)
+    report = check_acknowledged(writes, gateway_trees(admin, db, {w.doc_id for w in writes}))
+    return report, retries
+
+
+def outage_costs(outages: list[Outage], measurements: Measurements) -> list[dict[str, Any]]:
+    """Each outage with the wakes it touched: how many, how many failed, their retries and sync times."""
+    rows = []
+    for outage in outages:
+        end = (outage.ended_at or outage.began_at) + AFTERMATH_S
+        touched = [w for w in measurements.wakes if outage.began_at - 5.0 <= w.started_wall <= end]
+        done = [w.wake_to_caught_up_s for w in touched if w.wake_to_caught_up_s is not None]
+        rows.append({**outage.as_dict(), "wakes_touched": len(touched),
+                     "wakes_failed": sum(w.wake_to_caught_up_s is None for w in touched),
+                     "retries": sum(w.retries for w in touched),
+                     "wake_to_caught_up_s_real": {"p50": percentile(done, 50), "p95": percentile(done, 95),
+                                                  "max": max(done) if done else None}})
+    return rows
