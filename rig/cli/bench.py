@@ -38,6 +38,17 @@ def register(commands: Any) -> None:
     fleet.add_argument("--out", type=Path)
     fleet.set_defaults(handler=_fleet)
 
+    soak = sub.add_parser("soak", help="a long steady run below saturation: memory growth and lost documents")
+    soak.add_argument("--devices", type=int, default=140,
+                      help="continuously replicating devices (default 140: 70%% of the saturation found here)")
+    soak.add_argument("--minutes", type=float, default=30.0)
+    soak.add_argument("--writes-per-s", type=float, default=4.0, help="rewrites per device per second")
+    soak.add_argument("--sample-s", type=float, default=30.0, help="seconds between memory samples")
+    soak.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
+    soak.add_argument("--binary", type=Path)
+    soak.add_argument("--out", type=Path)
+    soak.set_defaults(handler=_soak)
+
 
 def _replicate(args: argparse.Namespace) -> int:
     from rig.bench import replicate
@@ -73,3 +84,23 @@ def _fleet(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(result, indent=2))
     print(f"results: {out}")
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from rig.bench import soak
+    from rig.gateway.build import build
+
+    binary = args.binary or build(args.version)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    result = soak.run(binary, runs_dir() / "bench" / f"soak-{stamp}", devices=args.devices, minutes=args.minutes,
+                      writes_per_s=args.writes_per_s, sample_s=args.sample_s)
+    out = args.out or runs_dir() / "bench" / f"soak-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    check = result["final_check"]
+    print(f"soak: {result['devices']} devices, {result['minutes']:g} min, {result['docs_moved_per_s']} docs/s; "
+          f"rig memory {result['rig_rss_growth_mib_per_hour_second_half']:+.1f} MiB/h, gateway "
+          f"{result['gateway_rss_growth_mib_per_hour_second_half']:+.1f} MiB/h (second half); "
+          f"lost {check['lost']}, stale {check['stale']}, leaked {check['leaked']}")
+    print(f"results: {out}")
+    return 0 if check["lost"] == check["stale"] == check["leaked"] == 0 else 1
