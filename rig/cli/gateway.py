@@ -54,6 +54,16 @@ def register(commands: Any) -> None:
     sub.choices["down"].add_argument("--all", action="store_true",
                                      help="docker backend: remove every container the rig made, of any run")
 
+    fault = sub.add_parser("fault", help="inject a fault into the gateway `rig gateway up` started, now",
+                           description="kill: kill -9, wait --seconds, start again (same config and ports); "
+                                       "pause: freeze for --seconds; restart: stop and start. Prints how long "
+                                       "the gateway was out.")
+    fault.add_argument("kind", choices=("kill", "pause", "restart"))
+    fault.add_argument("--seconds", type=float, help="kill: seconds dead (default 3); pause: seconds frozen "
+                                                     "(default 5)")
+    fault.add_argument("--backend", choices=("local", "docker"), default="local")
+    fault.set_defaults(handler=_fault)
+
     image = sub.add_parser("image", help="build the local image localhost/sync-gateway:<version>-ce (no registry)")
     image.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     image.add_argument("--binary", type=Path, help="put this Sync Gateway binary in the image instead of a built one")
@@ -280,4 +290,27 @@ def _docker_logs(args: argparse.Namespace) -> int:
     if container is None:
         raise GatewayError(f"container {state['container']} is gone")
     print(container.logs(tail=args.lines).decode(errors="replace").rstrip())
+    return 0
+
+
+def _fault(args: argparse.Namespace) -> int:
+    from rig.faults.command import DetachedContainerGateway, DetachedLocalGateway
+    from rig.faults.gateway import DEFAULT_DOWN_S, Fault, FaultTarget, apply
+
+    target: FaultTarget
+    if args.backend == "docker":
+        from rig.gateway.image import docker_client
+
+        target = DetachedContainerGateway(_read_docker_state(), docker_client())
+    else:
+        _read_state()  # a clear error when nothing is up
+        target = DetachedLocalGateway(_state_path())
+    down = DEFAULT_DOWN_S[args.kind] if args.seconds is None else args.seconds
+    fault = Fault(args.kind, 0.0, down)
+    print(f"{args.kind}: ...", flush=True)
+    outage = apply(target, fault)
+    if outage.error:
+        print(f"{args.kind}: failed: {outage.error}")
+        return 1
+    print(f"{args.kind}: gateway answering again after {outage.seconds:.1f} s")
     return 0
