@@ -70,3 +70,20 @@ def test_kill_pause_and_restart_on_command_keep_on_disk_data_and_ports(sg_binary
     finally:
         down = _rig("gateway", "down", env=env)
     assert down.returncode == 0, down.stderr
+
+
+def test_faults_on_command_against_the_container_rig_gateway_up_started(sg_image: str, tmp_path: Path) -> None:
+    env = dict(os.environ, RIG_RUNS_DIR=str(tmp_path))
+    ports = [str(free_port()) for _ in range(3)]
+    up = _rig("gateway", "up", "--backend", "docker", "--image", sg_image, "--database", "demo",
+              "--public-port", ports[0], "--admin-port", ports[1], "--metrics-port", ports[2], env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        for kind, seconds in (("pause", "1"), ("kill", "1"), ("restart", "0")):
+            result = _rig("gateway", "fault", kind, "--seconds", seconds, "--backend", "docker", env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert f"{kind}: gateway answering again after" in result.stdout
+            assert httpx.get(f"http://127.0.0.1:{ports[1]}/demo/", timeout=5).json()["state"] == "Online"
+    finally:
+        down = _rig("gateway", "down", "--backend", "docker", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
