@@ -41,6 +41,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("budget_kills", Better.LOWER, 2.0),
     Figure("errors", Better.ZERO), Figure("final_sync_failures", Better.ZERO),
     Figure("leaks", Better.ZERO), Figure("misses", Better.ZERO), Figure("stale", Better.ZERO),
+    Figure("lost_writes", Better.ZERO), Figure("duplicated_writes", Better.ZERO),
 )
 
 

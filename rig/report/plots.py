@@ -14,6 +14,8 @@ from rig.report.data import RunData, Series
 
 FINDINGS = ("leaks", "misses", "stale", "final_sync_failures", "errors")
 """Conformance and correctness figures of a run, all expected to be 0."""
+OPTIONAL_FINDINGS = ("lost_writes", "duplicated_writes")
+"""Shown when the run measured them (acknowledged writes checked on the gateway)."""
 _COLORS = {"foreground": "#2a9d8f", "background": "#8ab17d", "awake": "#e9c46a", "suspended": "#90a4ae",
            "terminated": "#e76f51", "force_quit": "#9d4edd"}
 
@@ -151,10 +153,11 @@ def wakes_by_trigger(run: RunData) -> str:
 
 
 def findings(figures: dict[str, float]) -> str:
-    fig, (ax,) = _figure(1, 1, 2.6)
-    values = [figures.get(name, 0.0) for name in FINDINGS]
+    names = [*FINDINGS, *(name for name in OPTIONAL_FINDINGS if name in figures)]
+    fig, (ax,) = _figure(1, 1, 1.0 + 0.3 * len(names))
+    values = [figures.get(name, 0.0) for name in names]
     colors = ["#e63946" if v > 0 else "#2a9d8f" for v in values]
-    bars = ax.barh(list(FINDINGS), values, color=colors)
+    bars = ax.barh(names, values, color=colors)
     ax.bar_label(bars, labels=[f"{v:g}" for v in values], padding=3, fontsize=9)
     ax.set_xlim(0, max(1.0, max(values) * 1.2))
     ax.invert_yaxis()

@@ -58,7 +58,7 @@ def _findings(run: RunData) -> list[str]:
     s = run.summary
     problems: list[str] = list(s.get("verify_problems", []))
     failures: list[str] = list(s.get("final_sync_failures", []))
-    bad = sum(run.figures.get(name, 0.0) for name in plots.FINDINGS)
+    bad = sum(run.figures.get(name, 0.0) for name in (*plots.FINDINGS, *plots.OPTIONAL_FINDINGS))
     parts = [html.plot(plots.findings(run.figures),
                        "After the run every device syncs once more and is checked against the gateway: it must "
                        "hold every document its user may read (misses), nothing else (leaks), at the gateway's "

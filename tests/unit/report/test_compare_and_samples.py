@@ -27,6 +27,7 @@ def _figure(name: str) -> Figure:
     ("misses", 2.0, 0.0, "better"),
     ("devices", 30.0, 300.0, ""),                        # context only
     ("stale", 0.0, None, ""),
+    ("lost_writes", None, 0.0, ""),                      # a run from before write checks
 ])
 def test_judge(name: str, a: float, b: float | None, verdict: str) -> None:
     assert judge(_figure(name), a, b, 0.10) == verdict
