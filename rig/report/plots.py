@@ -63,7 +63,19 @@ def _finish_cdf(ax: Axes, title: str, drawn: bool) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def throughput(series: Series) -> str:
+Outages = Sequence[tuple[float, float, str]]
+"""(start, end, label) in seconds since the run started: gateway faults, shaded on the time plots."""
+
+
+def _shade(ax: Axes, outages: Outages) -> None:
+    for index, (start, end, label) in enumerate(outages):
+        ax.axvspan(start, max(end, start + 0.5), color="#d62728", alpha=0.15,
+                   label="gateway out" if index == 0 else None)
+        ax.annotate(label, (start, 1.0), xycoords=("data", "axes fraction"), fontsize=7, color="#d62728",
+                    va="top", ha="left")
+
+
+def throughput(series: Series, outages: Outages = ()) -> str:
     fig, (docs, events) = _figure(2, 1, 2.8)
     if not series.t:
         _empty(docs, "no time series recorded (a run from before sampling)")
@@ -74,6 +86,7 @@ def throughput(series: Series) -> str:
                         ("gateway_pushed", "docs pushed to Sync Gateway")):
         if name in series.counters:
             docs.plot(series.t, series.rate(name), label=label, linestyle="--" if "gateway" in name else "-")
+    _shade(docs, outages)
     docs.set_ylabel("documents / s")
     docs.set_title("Documents per second", fontsize=10)
     docs.legend(fontsize=8, ncols=2)
@@ -81,6 +94,7 @@ def throughput(series: Series) -> str:
     for name, label in (("wakes", "wakes measured"), ("arrivals", "documents arrived")):
         if name in series.counters:
             events.plot(series.t, series.rate(name), label=label)
+    _shade(events, outages)
     events.set_ylabel("per second")
     events.set_xlabel("seconds since the run started")
     events.set_title("Wakes and arrivals per second", fontsize=10)
@@ -89,7 +103,7 @@ def throughput(series: Series) -> str:
     return to_svg(fig, "throughput")
 
 
-def device_states(series: Series) -> str:
+def device_states(series: Series, outages: Outages = ()) -> str:
     fig, (ax,) = _figure(1, 1, 3.4)
     if not series.states:
         _empty(ax, "no device states recorded (a run from before sampling)")
@@ -97,6 +111,7 @@ def device_states(series: Series) -> str:
     names = list(series.states)
     ax.stackplot(series.t, [series.states[n] for n in names], labels=names,
                  colors=[_COLORS.get(n, "#bbbbbb") for n in names], alpha=0.85)
+    _shade(ax, outages)
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("devices")
     ax.set_title("Devices by lifecycle state", fontsize=10)

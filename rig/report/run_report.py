@@ -72,6 +72,45 @@ def _findings(run: RunData) -> list[str]:
     return parts
 
 
+def _outages(run: RunData) -> list[tuple[float, float, str]]:
+    windows = []
+    for row in run.summary.get("faults", []):
+        start = float(row["began_at"]) - run.started_at
+        end = float(row["ended_at"]) - run.started_at if row.get("ended_at") is not None else start + 1.0
+        windows.append((start, end, str(row["fault"])))
+    return windows
+
+
+def _faults(run: RunData) -> list[str]:
+    s = run.summary
+    rows = s.get("faults", [])
+    durability = s.get("durability")
+    if not rows and not durability:
+        return [html.paragraph("no faults were injected in this run")]
+    parts = []
+    if rows:
+        def took(row: dict[str, Any]) -> str:
+            return "never came back" if row.get("seconds") is None else f"{row['seconds']:.1f} s"
+
+        parts.append(html.paragraph("Shaded red on the time plots. A wake is touched when it started from 5 s "
+                                    "before the fault to 15 s after the gateway answered again."))
+        parts.append(html.table(
+            ["fault", "gateway out", "wakes touched", "wakes failed", "retries", "caught up p95", "error"],
+            [(r["fault"], took(r), r["wakes_touched"], r["wakes_failed"], r["retries"],
+              "-" if r["wake_to_caught_up_s_real"]["p95"] is None
+              else f"{r['wake_to_caught_up_s_real']['p95']:.2f} s", r.get("error") or "")
+             for r in rows]))
+    if durability:
+        lost, duplicated = durability["lost"], durability["duplicated"]
+        parts.append(html.paragraph(
+            f"Acknowledged writes: {durability['checked']} looked up on the gateway after the final sync; "
+            f"lost {lost}, duplicated {duplicated}.", "good" if lost == duplicated == 0 else "bad"))
+        examples = list(durability.get("lost_examples", [])) + list(durability.get("duplicated_examples", []))
+        if examples:
+            parts.append(html.bullet_list(examples))
+    return parts
+
+
 def render(run: RunData) -> str:
     s = run.summary
     push = s.get("push", {})
@@ -80,11 +119,11 @@ def render(run: RunData) -> str:
         html.section("overview", "Run", _overview(run)),
         html.section("figures", "Key figures", _figures(run.figures)),
         html.section("throughput", "Throughput over time",
-                     html.plot(plots.throughput(run.series),
+                     html.plot(plots.throughput(run.series, _outages(run)),
                                "Sampled every second by each load process and summed: documents moved by devices "
                                "and counted by Sync Gateway, wakes and document arrivals.")),
         html.section("states", "Device states over time",
-                     html.plot(plots.device_states(run.series),
+                     html.plot(plots.device_states(run.series, _outages(run)),
                                "How many devices are in each lifecycle state (foreground, background, awake, "
                                "suspended, terminated, force-quit).")),
         html.section("latency", "Latency distributions",
@@ -98,6 +137,7 @@ def render(run: RunData) -> str:
                                "Background wakes by trigger (silent push, background app refresh), wakes killed "
                                "for overrunning their budget, and each wake's sync duration over the run.")),
         html.section("conformance", "Conformance findings", *_findings(run)),
+        html.section("faults", "Gateway faults and acknowledged writes", *_faults(run)),
         html.section("counters", "Push service and gateway counters",
                      html.table(["push service", "count"], [(k, v) for k, v in push.items()]),
                      html.table(["Sync Gateway counter (during the run)", "delta"],

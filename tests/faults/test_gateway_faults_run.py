@@ -63,3 +63,10 @@ def test_kill_and_pause_mid_run_lose_nothing_duplicate_nothing_leak_nothing(tmp_
     assert durability["lost"] == 0 and durability["duplicated"] == 0, durability
     assert figures["leaks"] == figures["misses"] == figures["stale"] == 0
     assert summary["final_sync_failures"] == []
+
+    # The report marks the outage windows on the time plots and says what they cost.
+    report = (out / "report.html").read_text()
+    assert "Gateway faults and acknowledged writes" in report
+    assert report.count("kill@8+3") >= 3 and report.count("pause@20+3") >= 3  # table row + two time plots' marks
+    assert f"Acknowledged writes: {durability['checked']} looked up on the gateway" in report
+    assert "lost 0, duplicated 0" in report
