@@ -25,7 +25,7 @@ from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
-from rig.load.results import check_thresholds, flat_metrics, machine, merge, write_csv
+from rig.load.results import check_thresholds, flat_metrics, machine, merge, throughput_agreement, write_csv
 from rig.load.scenario import Scenario
 from rig.load.users import DeviceUser, fire_locust_events, set_process
 
@@ -97,6 +97,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     durability, retries = check_run(run_dir, admin, db)
     flat.update(lost_writes=float(len(durability.lost)), duplicated_writes=float(len(durability.duplicated)),
                 retries=float(retries), outages=float(len(injector.outages)))
+    agreement = throughput_agreement(run_dir)
+    for side in ("pull", "push"):
+        if agreement[f"{side}_difference_pct"] is not None:
+            flat[f"{side}_rig_vs_gateway_pct"] = abs(agreement[f"{side}_difference_pct"])
     failed = check_thresholds(fail_if or [], flat)
     version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
     summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
@@ -106,7 +110,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "verify_problems": totals["verify_problems"][:100],
                "final_sync_failures": totals["final_sync_failures"][:100],
                "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
-               "durability": durability.as_dict(), "faults": outage_costs(injector.outages, measurements),
+               "durability": durability.as_dict(), "throughput_agreement": agreement,
+               "faults": outage_costs(injector.outages, measurements),
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
                              "rig_metrics": [f"http://127.0.0.1:{p}/metrics" for p in metrics_ports]},
                "started_at": started}
@@ -201,6 +206,11 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         f"(x{summary['time_scale']:g} phone time), gateway {summary['gateway']}")
     log(f"  gateway hot path: push {figures['push_docs_per_s']:.1f} docs/s, "
         f"pull {figures['pull_docs_per_s']:.1f} docs/s")
+    agreement = summary["throughput_agreement"]
+    if agreement["gateway_revs_sent"] is not None:
+        log(f"  devices counted {agreement['rig_pulled']:.0f} pulled / {agreement['rig_pushed']:.0f} pushed, the "
+            f"gateway {agreement['gateway_revs_sent']:.0f} revs sent / {agreement['gateway_docs_pushed']:.0f} "
+            f"pushed (differences {agreement['pull_difference_pct']}% / {agreement['push_difference_pct']}%)")
     for trigger, row in summary["measurements"]["wakes_by_trigger"].items():
         sync = row["wake_to_caught_up_s_real"]
         log(f"  wakes by {trigger:10} {row['wakes']:5}  overruns {row['overruns']:3}  caught up p50 "

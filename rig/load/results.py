@@ -94,3 +94,33 @@ def machine() -> dict[str, Any]:
     import os
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def throughput_agreement(run_dir: Path) -> dict[str, Any]:
+    """Documents the devices counted against what Sync Gateway counted, over the sampled load phase.
+
+    Each process samples its devices' counts from before its first device starts until after
+    its last one stops; the first process also samples the gateway's counters. A revision the
+    gateway sent to a device the OS killed before it arrived counts on the gateway's side only.
+    """
+    rig = {"pulled": 0.0, "pushed": 0.0}
+    gateway: dict[str, float] = {}
+    for path in sorted(run_dir.glob("worker-*.json")):
+        samples = json.loads(path.read_text()).get("samples") or []
+        if len(samples) < 2:
+            continue
+        first, last = samples[0], samples[-1]
+        for key in rig:
+            rig[key] += float(last.get(key, 0.0)) - float(first.get(key, 0.0))
+        for key in ("gateway_pulled", "gateway_pushed"):
+            if key in first and key in last:
+                gateway[key] = float(last[key]) - float(first[key])
+    result: dict[str, Any] = {"rig_pulled": rig["pulled"], "rig_pushed": rig["pushed"],
+                              "gateway_revs_sent": gateway.get("gateway_pulled"),
+                              "gateway_docs_pushed": gateway.get("gateway_pushed")}
+    for side, rig_key, gw_key in (("pull", "rig_pulled", "gateway_revs_sent"),
+                                  ("push", "rig_pushed", "gateway_docs_pushed")):
+        counted = result[gw_key]
+        result[f"{side}_difference_pct"] = (None if not counted else
+                                            round(100.0 * (result[rig_key] - counted) / counted, 2))
+    return result

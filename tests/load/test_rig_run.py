@@ -46,6 +46,11 @@ def test_single_process_run_writes_results_fires_locust_events_and_applies_thres
     assert summary["time_scale"] == 60.0
     assert "unscaled" in summary["measurements"]["note"]
     assert summary["push"]["received"] > 0
+    # The devices' own counts agree with Sync Gateway's counters over the same load phase.
+    agreement = summary["throughput_agreement"]
+    assert agreement["rig_pulled"] > 0 and agreement["gateway_revs_sent"] > 0
+    assert abs(agreement["pull_difference_pct"]) <= 2.0, agreement
+    assert abs(agreement["rig_pushed"] - agreement["gateway_docs_pushed"]) <= 1, agreement
     run = tmp_path / "run"
     with (run / "locust_stats.csv").open() as handle:
         rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
