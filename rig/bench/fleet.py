@@ -211,15 +211,20 @@ def memory(gateway: LocalGateway, admin: AdminClient, count: int, docs: int,
 
 def run(binary: Path, run_dir: Path, *, counts: list[int], seconds: float, writes_per_s: float,
         storm: int, storm_concurrency: int, memory_devices: int,
-        progress: Callable[[str], None] = print) -> dict[str, Any]:
+        progress: Callable[[str], None] = print,
+        parts: set[str] | frozenset[str] = frozenset({"sustained", "storm", "memory"})) -> dict[str, Any]:
     with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn") as gateway:
         admin = AdminClient(gateway.admin_url, gateway.metrics_url)
-        result = {
+        result: dict[str, Any] = {
             "benchmark": "fleet", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "gateway": binary_version(binary), "storage": "rosmar in memory", "machine": machine(),
-            "sustained": sustained(gateway, admin, counts, seconds=seconds, writes_per_s=writes_per_s,
-                                   progress=progress),
-            "wake_storm": wake_storm(gateway, admin, storm, concurrency=storm_concurrency, progress=progress),
-            "memory": memory(gateway, admin, memory_devices, 50, progress),
         }
+        if "sustained" in parts:
+            result["sustained"] = sustained(gateway, admin, counts, seconds=seconds, writes_per_s=writes_per_s,
+                                            progress=progress)
+        if "storm" in parts:
+            result["wake_storm"] = wake_storm(gateway, admin, storm, concurrency=storm_concurrency,
+                                              progress=progress)
+        if "memory" in parts:
+            result["memory"] = memory(gateway, admin, memory_devices, 50, progress)
     return result

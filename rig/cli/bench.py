@@ -33,6 +33,8 @@ def register(commands: Any) -> None:
     fleet.add_argument("--storm-concurrency", type=int, default=100,
                        help="connections open at once during the storm")
     fleet.add_argument("--memory-devices", type=int, default=1000, help="sleeping devices for the memory part")
+    fleet.add_argument("--parts", default="sustained,storm,memory",
+                       help="which parts to run, comma-separated (default all: sustained,storm,memory)")
     fleet.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     fleet.add_argument("--binary", type=Path)
     fleet.add_argument("--out", type=Path)
@@ -78,12 +80,22 @@ def _fleet(args: argparse.Namespace) -> int:
     counts = [int(c) for c in args.counts.split(",") if c]
     result = fleet.run(binary, runs_dir() / "bench" / f"fleet-{stamp}", counts=counts, seconds=args.seconds,
                        writes_per_s=args.writes_per_s, storm=args.storm, storm_concurrency=args.storm_concurrency,
-                       memory_devices=args.memory_devices)
+                       memory_devices=args.memory_devices, parts=_parts(args.parts))
     out = args.out or runs_dir() / "bench" / f"fleet-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"results: {out}")
     return 0
+
+
+def _parts(text: str) -> set[str]:
+    from rig._errors import ConfigError
+
+    parts = {p.strip() for p in text.split(",") if p.strip()}
+    unknown = parts - {"sustained", "storm", "memory"}
+    if unknown or not parts:
+        raise ConfigError(f"--parts {text!r}: choose from sustained, storm, memory (comma-separated)")
+    return parts
 
 
 def _soak(args: argparse.Namespace) -> int:
