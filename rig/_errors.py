@@ -13,7 +13,8 @@ Tree::
     │   │   ├── AuthenticationRejected  401
     │   │   └── SubprotocolRejected     no acceptable BLIP subprotocol
     │   ├── ReadTimeout
-    │   └── ConnectionClosed
+    │   ├── ConnectionClosed
+    │   └── WebSocketProtocolError  the peer broke RFC 6455 (carries the close code we answered)
     ├── ReplicationError         the replication could not proceed (BLIP ERR from the peer, ...)
     └── GatewayError             controlling Sync Gateway
         ├── GatewayBuildError
@@ -24,6 +25,9 @@ Tree::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class RigError(Exception):
     """Root of every error the rig raises on purpose."""
@@ -31,6 +35,12 @@ class RigError(Exception):
 
 class ConfigError(RigError):
     """A configuration file or option is invalid; the message names the file and key."""
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the known word closest to a misspelt `word`, or ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class BlipProtocolError(RigError):
@@ -81,6 +91,14 @@ class ConnectionClosed(TransportError):
         super().__init__(f"{message} (code={code}, reason={reason!r})")
         self.code = code
         self.reason = reason
+
+
+class WebSocketProtocolError(TransportError):
+    """The peer sent bytes that break RFC 6455 (bad frame header, text message, bad close frame)."""
+
+    def __init__(self, message: str, *, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ReplicationError(RigError):

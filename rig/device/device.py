@@ -28,8 +28,8 @@ def blipsync_url(url: str) -> str:
 @dataclass(slots=True)
 class Credentials:
     username: str
-    password: str | None = None
-    session: tuple[str, str] | None = None
+    password: str | None = field(default=None, repr=False)
+    session: tuple[str, str] | None = field(default=None, repr=False)
     """(cookie name, session id): skips bcrypt on the gateway at every connect."""
 
     def auth(self) -> BasicAuth | SessionAuth:
@@ -55,6 +55,8 @@ class VirtualDevice:
     connect_timeout: float = 30.0
     checkpoint_interval: float = 5.0
     session: SyncSession | None = None
+    via: tuple[str, int] | None = None
+    """Connect through this (host, port), a link proxy of `rig.faults.proxy`; URL and checkpoint stay the same."""
 
     def __post_init__(self) -> None:
         self.url = blipsync_url(self.url)
@@ -70,7 +72,8 @@ class VirtualDevice:
              observer: Observer | None = None) -> ReplicationStats:
         """Connect, replicate (one-shot by default), disconnect. See SyncSession.run for errors."""
         transport = WebSocketTransport.connect(self.url, subprotocols=self.subprotocols,
-                                               auth=self.credentials.auth(), timeout=self.connect_timeout)
+                                               auth=self.credentials.auth(), timeout=self.connect_timeout,
+                                               connect_to=self.via)
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
                                   channels=self.channels, checkpoint_interval=self.checkpoint_interval)
         self.session = SyncSession(transport, self.store, config, observer=observer)

@@ -49,6 +49,7 @@ from rig._errors import (
     ReadTimeout,
     SubprotocolRejected,
     TransportError,
+    WebSocketProtocolError,
 )
 from rig.transport import _frames
 from rig.transport._frames import (
@@ -111,7 +112,8 @@ class WebSocketTransport:
     def connect(cls, url: str, *, subprotocols: Sequence[str] = DEFAULT_SUBPROTOCOLS,
                 auth: BasicAuth | SessionAuth | None = None, timeout: float = 30.0,
                 ssl_context: ssl.SSLContext | None = None, headers: Mapping[str, str] | None = None,
-                max_message_size: int = _frames.DEFAULT_MAX_MESSAGE_SIZE) -> WebSocketTransport:
+                max_message_size: int = _frames.DEFAULT_MAX_MESSAGE_SIZE,
+                connect_to: tuple[str, int] | None = None) -> WebSocketTransport:
         """Open ``ws[s]://host:port/db/_blipsync`` (``http[s]://`` is mapped) and upgrade it.
 
         `subprotocols` go out in preference order (the gateway picks the first it speaks).
@@ -119,6 +121,8 @@ class WebSocketTransport:
         `ssl_context` defaults to the system trust store with hostname checks. `headers` are
         added to the upgrade request as given (a ``User-Agent`` there replaces ours).
         `max_message_size` bounds one incoming message (larger: close 1009, TransportError).
+        `connect_to` is a (host, port) to open TCP to instead of the URL's (a link proxy of
+        `rig.faults`); the Host header, the TLS server name and the URL stay the URL's.
 
         Raises ConnectError (refused, DNS, TLS, no answer in time), AuthenticationRejected
         (401), SubprotocolRejected (HTTP 500 "I only speak ...", or a 101 without one of
@@ -143,10 +147,11 @@ class WebSocketTransport:
         where = f"{scheme}://{host_header}{parts.path}"
         deadline = time.monotonic() + timeout
 
+        address = connect_to or (host, port)
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection(address, timeout=timeout)
         except OSError as exc:
-            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectError(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if secure:
@@ -303,7 +308,7 @@ class WebSocketTransport:
         """A protocol violation by the peer: close with `code`, drop the socket, raise."""
         self._send_close(close_payload(code))
         self._abort(message)
-        raise TransportError(message)
+        raise WebSocketProtocolError(message, code=code)
 
     def _wait_readable(self, deadline: float | None) -> bool:
         if self._tls is not None and self._tls.pending():
