@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -103,8 +104,12 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
             flat[f"{side}_rig_vs_gateway_pct"] = abs(agreement[f"{side}_difference_pct"])
     failed = check_thresholds(fail_if or [], flat)
     version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
+    names = totals["device_names"]
+    by_profile = Counter(name.split("/")[1] for name in names if name.count("/") >= 2)
     summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
-               "devices": totals["devices"], "processes": processes, "duration_s": scenario.duration_s,
+               "devices": totals["devices"], "devices_by_profile": dict(sorted(by_profile.items())),
+               "devices_run_twice": sorted(n for n, c in Counter(names).items() if c > 1)[:100],
+               "processes": processes, "duration_s": scenario.duration_s,
                "elapsed_s": round(elapsed, 1), "time_scale": scenario.time_scale, "figures": flat,
                "measurements": measurements.summary(), "push": totals["push"], "gateway_counters": delta,
                "verify_problems": totals["verify_problems"][:100],

@@ -151,6 +151,7 @@ class LoadProcess:
                   "device_errors": sum(len(r.errors) for r in self.runners),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
+                  "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged]}
         out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"

@@ -22,7 +22,7 @@ _THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$
 def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
-                              "push": {}, "workers": 0}
+                              "push": {}, "workers": 0, "device_names": []}
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
         totals["workers"] += 1
@@ -30,6 +30,7 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
         totals["device_errors"] += data["device_errors"]
         totals["final_sync_failures"] += data["final_sync_failures"]
         totals["verify_problems"] += data["verify_problems"]
+        totals["device_names"] += data.get("device_names", [])
         for key, value in data["push"].items():
             totals["push"][key] = totals["push"].get(key, 0) + value
         for wake in data["measurements"]["wakes"]:

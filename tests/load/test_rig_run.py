@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ def test_master_and_two_workers_share_the_fleet(tmp_path: Path, sg_binary: Path)
     assert all(w["devices"] > 0 for w in workers)
     assert sum(w["devices"] for w in workers) == 30
     assert summary["figures"]["leaks"] == 0
+    # The workers share out exactly the fleet one process would run: every device once, same profiles.
+    from rig.load.process import assignment, user_name  # no locust here: safe in the pytest process
+    from rig.load.scenario import find_scenario
+
+    expected = [f"{user_name(u)}/{p.name}/{i}" for i, (u, p) in enumerate(assignment(find_scenario("smoke")))]
+    ran = [name for w in workers for name in w["device_names"]]
+    assert sorted(ran) == sorted(expected)
+    assert summary["devices_run_twice"] == []
+    assert summary["devices_by_profile"] == dict(sorted(Counter(n.split("/")[1] for n in expected).items()))
 
 
 def test_bad_threshold_and_unknown_scenario_are_clear_errors(tmp_path: Path) -> None:
