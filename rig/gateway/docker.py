@@ -5,7 +5,8 @@ the container (admin and metrics authentication off, as rosmar needs), with the 
 ports published on 127.0.0.1 only. Every container carries `rig.managed`, `rig.run`
 and `rig.pid` labels: `rig gateway down --backend docker` removes a run's containers,
 and containers whose creating process is gone (a crashed run) are reaped on the next
-start. pause/unpause/kill/restart are there for fault injection.
+start. pause/unpause/kill/restart and disconnect_network/reconnect_network are there
+for fault injection.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ class DockerGateway:
         self.config_dir = run_dir / "config"
         self._client: Any = None
         self._container: Any = None
+        self._networks: list[str] = []
+        """Networks disconnect_network() took the container off."""
 
     # Where -------------------------------------------------------------------------------
     @property
@@ -288,6 +291,39 @@ class DockerGateway:
         deadline = time.monotonic() + 15
         while self.status() == "running" and time.monotonic() < deadline:
             time.sleep(0.1)
+
+    def disconnect_network(self) -> list[str]:
+        """Take the container off every network it is on: the gateway keeps running, nothing reaches it.
+
+        The published ports stop answering (new connections and open ones alike) until
+        `reconnect_network()`. Returns the networks' names. Raises GatewayError with the
+        engine's answer if the engine refuses (the Docker API's network disconnect).
+        """
+        container = self._require()
+        container.reload()
+        names = list((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+        if not names:
+            raise GatewayError(f"container {self.name} is on no network (already disconnected?)")
+        for name in names:
+            try:
+                self.client.networks.get(name).disconnect(container)
+            except Exception as exc:
+                raise GatewayError(f"the engine refused to disconnect {self.name} from network {name!r}: "
+                                   f"{type(exc).__name__}: {exc}") from None
+        self._networks = names
+        return names
+
+    def reconnect_network(self, timeout: float = 60.0) -> None:
+        """Put the container back on the networks `disconnect_network()` took it off, then wait until ready."""
+        container = self._require()
+        for name in self._networks:
+            try:
+                self.client.networks.get(name).connect(container)
+            except Exception as exc:
+                raise GatewayError(f"the engine refused to reconnect {self.name} to network {name!r}: "
+                                   f"{type(exc).__name__}: {exc}") from None
+        self._networks = []
+        self.wait_ready(timeout)
 
     def log_tail(self, lines: int = 50) -> str:
         if self._container is None:
