@@ -13,8 +13,9 @@ from math import exp, log
 from pathlib import Path
 from typing import Any
 
-from rig._errors import ConfigError
+from rig._errors import ConfigError, did_you_mean
 from rig._paths import project_root
+from rig.faults.link import check_mix
 
 _Z90 = 1.2815515655446004  # standard normal quantile at 0.9
 
@@ -108,7 +109,8 @@ def _section(cls: type, data: Any, where: str, path: Path) -> Any:
     for key, value in data.items():
         dotted = f"{where}.{key}"
         if key not in known:
-            raise ConfigError(f"{path}: unknown key {dotted!r} (known: {', '.join(known)})")
+            raise ConfigError(f"{path}: unknown key {dotted!r}{did_you_mean(key, known)} "
+                              f"(known: {', '.join(known)})")
         default = getattr(cls(), key)
         if isinstance(default, LogNormal):
             if not isinstance(value, dict) or set(value) != {"median", "p90"}:
@@ -152,9 +154,12 @@ def load_profile(path: Path) -> DeviceProfile:
             if not isinstance(value, dict) or not value:
                 raise ConfigError(f"{path}: [link] must be a table of preset = weight")
             values["link"] = {k: _number(v, f"link.{k}", path) for k, v in value.items()}
+            check_mix(values["link"], where=f"{path}: link")
         else:
-            known = ", ".join(["platform", "description", "link", *_SECTIONS])
-            raise ConfigError(f"{path}: unknown key {key!r} (known: {known})")
+            known = ["platform", "description", "link", *_SECTIONS]
+            raise ConfigError(f"{path}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
+    if "platform" not in values:
+        raise ConfigError(f"{path}: missing required key 'platform' (one of {sorted(_PLATFORMS)})")
     if values.get("platform") not in _PLATFORMS:
         raise ConfigError(f"{path}: platform must be one of {sorted(_PLATFORMS)}, not {values.get('platform')!r}")
     return DeviceProfile(**values)
@@ -169,7 +174,8 @@ def find_profile(name: str, directory: Path | None = None) -> DeviceProfile:
     path = base / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in base.glob("*.toml"))
-        raise ConfigError(f"unknown device profile {name!r} (no {path}); known: {', '.join(known)}")
+        raise ConfigError(f"unknown device profile {name!r}{did_you_mean(name, known)} (no {path}); "
+                          f"known: {', '.join(known)}")
     return load_profile(path)
 
 
@@ -197,9 +203,13 @@ def load_fleet(path: Path, profiles: Path | None = None) -> FleetSpec:
         raise ConfigError(f"fleet file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    known = ("users", "devices_per_user", "mix", "description")
     for key in data:
-        if key not in ("users", "devices_per_user", "mix", "description"):
-            raise ConfigError(f"{path}: unknown key {key!r} (known: users, devices_per_user, mix, description)")
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
+    for key in ("users", "mix"):
+        if key not in data:
+            raise ConfigError(f"{path}: missing required key {key!r}")
     users, per_user = data.get("users"), data.get("devices_per_user", 1)
     for key, value in (("users", users), ("devices_per_user", per_user)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -210,8 +220,19 @@ def load_fleet(path: Path, profiles: Path | None = None) -> FleetSpec:
     entries = []
     for index, entry in enumerate(mix):
         where = f"mix[{index}]"
-        if not isinstance(entry, dict) or set(entry) - {"profile", "weight"} or "profile" not in entry:
-            raise ConfigError(f"{path}: {where} takes exactly: profile, weight")
-        entries.append((find_profile(str(entry["profile"]), profiles),
-                        _number(entry.get("weight", 1), f"{where}.weight", path)))
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: {where} must be a table with profile and weight")
+        for key in entry:
+            if key not in ("profile", "weight"):
+                raise ConfigError(f"{path}: unknown key '{where}.{key}'{did_you_mean(key, ('profile', 'weight'))} "
+                                  "(known: profile, weight)")
+        if "profile" not in entry:
+            raise ConfigError(f"{path}: {where}: missing required key 'profile'")
+        if not isinstance(entry["profile"], str):
+            raise ConfigError(f"{path}: {where}.profile must be a profile name (string), not {entry['profile']!r}")
+        try:
+            profile = find_profile(entry["profile"], profiles)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {where}.profile: {exc}") from None
+        entries.append((profile, _number(entry.get("weight", 1), f"{where}.weight", path)))
     return FleetSpec(path.stem, int(users), int(per_user), tuple(entries))  # type: ignore[arg-type]

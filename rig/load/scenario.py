@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rig._errors import ConfigError
+from rig._errors import ConfigError, did_you_mean
 from rig._paths import project_root
 from rig.device.profile import FleetSpec, load_fleet
 
@@ -67,13 +67,17 @@ def load_scenario(path: Path) -> Scenario:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     for key, value in data.items():
         if key not in _TOP:
-            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(_TOP)})")
+            raise ConfigError(f"{path}: unknown key {key!r}{did_you_mean(key, _TOP)} (known: {', '.join(_TOP)})")
         data[key] = _typed(value, _TOP[key], key, path)
     fleet_ref = data.pop("fleet", "demo")
     fleet_path = Path(fleet_ref) if fleet_ref.endswith(".toml") else \
         project_root() / "devices" / "fleets" / f"{fleet_ref}.toml"
     if not fleet_path.is_absolute() and not fleet_path.is_file():
         fleet_path = path.parent / fleet_path
+    if not fleet_path.is_file():
+        fleets = sorted(p.stem for p in (project_root() / "devices" / "fleets").glob("*.toml"))
+        raise ConfigError(f"{path}: fleet: no fleet {fleet_ref!r}{did_you_mean(fleet_ref, fleets)} "
+                          f"(no {fleet_path}; known: {', '.join(fleets)})")
     fleet = load_fleet(fleet_path)
     if "users" in data:
         fleet = replace(fleet, users=data.pop("users"))
@@ -86,7 +90,8 @@ def load_scenario(path: Path) -> Scenario:
     workload_values = {}
     for key, value in workload_data.items():
         if key not in known:
-            raise ConfigError(f"{path}: unknown key 'workload.{key}' (known: {', '.join(known)})")
+            raise ConfigError(f"{path}: unknown key 'workload.{key}'{did_you_mean(key, known)} "
+                              f"(known: {', '.join(known)})")
         kind = float if known[key] in (float, "float") else int
         workload_values[key] = _typed(value, kind, f"workload.{key}", path)
     workload = Workload(**workload_values)

@@ -18,7 +18,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from rig._errors import ConfigError
+from rig._errors import ConfigError, did_you_mean
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LITERAL = re.compile(r"^[-+=/_.@A-Za-z0-9]*$")
@@ -155,7 +155,7 @@ class _Reader:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise self.fail(f"{key}.{unknown[0]}" if key else unknown[0],
-                            f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                            f"unknown key{did_you_mean(unknown[0], allowed)} (allowed: {', '.join(sorted(allowed))})")
 
     def string(self, data: dict[str, Any], key: str, name: str, default: str | None = None) -> str:
         value = data.get(name, default)
@@ -200,7 +200,9 @@ def parse(data: dict[str, Any], reader: _Reader) -> RoutingSpec:
         for role in user.roles:
             if role not in roles:
                 raise reader.fail(f"users.{user.name}.roles", f"role {role!r} is not defined under [roles]")
-    types_table = reader.table(data.get("types"), "types")
+    if "types" not in data:
+        raise reader.fail("types", "missing (at least one [types.NAME] table is required)")
+    types_table = reader.table(data["types"], "types")
     if not types_table:
         raise reader.fail("types", "at least one document type is required")
     types = {name: _doc_type(reader, name, body) for name, body in types_table.items()}

@@ -54,7 +54,7 @@ def test_fleet_mistakes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="users must be a whole number"):
         load_fleet(path)
     path.write_text('users = 2\n[[mix]]\nprofile = "ios-active"\nwieght = 2\n')
-    with pytest.raises(ConfigError, match=r"mix\[0\] takes exactly"):
+    with pytest.raises(ConfigError, match=r"unknown key 'mix\[0\].wieght' \(did you mean 'weight'\?\)"):
         load_fleet(path)
 
 

@@ -29,7 +29,7 @@ def test_shipped_scenarios_load() -> None:
         ('fleet = "demo"\n[workload]\ndocs_per_usr = 1\n', "unknown key 'workload.docs_per_usr'"),
         ('fleet = "demo"\nduration_s = "long"\n', "duration_s must be float"),
         ('fleet = "demo"\n[workload]\nattachment_share = 3\n', "workload.attachment_share is a share"),
-        ('fleet = "nope"\n', "fleet file not found"),
+        ('fleet = "nope"\n', "fleet: no fleet 'nope'"),
     ],
 )
 def test_scenario_mistakes_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
