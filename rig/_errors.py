@@ -16,6 +16,7 @@ Tree::
     │   ├── ConnectionClosed
     │   └── WebSocketProtocolError  the peer broke RFC 6455 (carries the close code we answered)
     ├── ReplicationError         the replication could not proceed (BLIP ERR from the peer, ...)
+    │   └── RemoteDataError      a well-framed message whose content makes no sense (not JSON, wrong shape)
     └── GatewayError             controlling Sync Gateway
         ├── GatewayBuildError
         ├── GatewayStartError    carries the last log lines
@@ -103,6 +104,18 @@ class WebSocketProtocolError(TransportError):
 
 class ReplicationError(RigError):
     """The replication could not proceed."""
+
+
+class RemoteDataError(ReplicationError):
+    """The gateway sent a well-formed BLIP message whose content the replicator cannot accept.
+
+    Bodies that are not JSON, rows of the wrong shape, sequences that cannot be compared:
+    a protocol error of that connection, like RemoteBlipError one layer up.
+    """
+
+    def __init__(self, message: str, *, profile: str) -> None:
+        super().__init__(message)
+        self.profile = profile
 
 
 class GatewayError(RigError):

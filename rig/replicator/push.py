@@ -154,6 +154,8 @@ class Pusher:
 
     # The gateway asks for attachment bytes while our rev is pending -------------------------
     def on_get_attachment(self, request: Request) -> None:
+        if request.no_reply:
+            return  # nothing to answer (go-blip drops replies to NoReply requests too)
         data = self.link.store.blobs.get(request.properties.get("digest", ""))
         if data is None:
             self.link.blip.send_error(request.number, domain="HTTP", code=404, message="attachment not found")
@@ -163,6 +165,8 @@ class Pusher:
         self.link.blip.send_response(request.number, None, data, compress=compress)
 
     def on_prove_attachment(self, request: Request) -> None:
+        if request.no_reply:
+            return
         data = self.link.store.blobs.get(request.properties.get("digest", ""))
         if data is None:
             self.link.blip.send_error(request.number, domain="HTTP", code=404, message="attachment not found")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from rig._errors import ReplicationError
+from rig._errors import RemoteDataError, ReplicationError
 from rig.blip import BlipConnection, BlipEvent, ErrorResponse, Request, Response
 from rig.replicator.link import EventKind, Link, Observer, ReplicationStats
 from rig.replicator.pull import Puller, PullOptions
@@ -27,6 +27,9 @@ from rig.replicator.push import Pusher
 from rig.replicator.store import LocalStore
 
 CHECKPOINT_INTERVAL_S = 5.0
+# What reading the gateway's content may raise when it does not have the protocol's shape
+# (ValueError covers JSONDecodeError and UnicodeDecodeError).
+_PEER_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 class ReplicatorState(Enum):
@@ -58,6 +61,8 @@ class Replicator:
         self.link = Link(blip, store, observer)
         self.state = ReplicatorState.STARTING
         self.error: str | None = None
+        self.failure: ReplicationError | None = None
+        """The typed error that failed the replication (its message is `error`)."""
         self.puller = Puller(self.link, PullOptions(config.continuous, config.channels),
                              on_local_win=self.local_changed) if config.pull else None
         self.pusher = Pusher(self.link, continuous=config.continuous) if config.push else None
@@ -94,13 +99,20 @@ class Replicator:
         if self.finished:
             return
         try:
-            if isinstance(event, Request):
-                self._on_request(event)
-            elif not self.link.deliver_reply(event):
-                return
-            self._progress()
+            try:
+                if isinstance(event, Request):
+                    self._on_request(event)
+                elif not self.link.deliver_reply(event):
+                    return
+                self._progress()
+            except _PEER_DATA_ERRORS as exc:
+                # The trust boundary: the handlers read the gateway's JSON as the protocol shapes it;
+                # content of another shape is the gateway's protocol error, not a crash of ours.
+                what = event.profile if isinstance(event, Request) else f"reply to #{event.number}"
+                raise RemoteDataError(f"the gateway sent content the replicator cannot accept ({what}): "
+                                      f"{type(exc).__name__}: {exc}", profile=what or "") from exc
         except ReplicationError as exc:
-            self._fail(str(exc))
+            self._fail(str(exc), exc)
 
     def local_changed(self) -> None:
         """The device edited its database: a continuous push proposes it now."""
@@ -111,7 +123,11 @@ class Replicator:
         """Called now and then by the driver: save the checkpoint when it is due and has moved."""
         if self.state is ReplicatorState.RUNNING and \
                 self._clock() - self._last_save >= self.config.checkpoint_interval:
-            self._save_checkpoint()
+            try:
+                self._save_checkpoint()
+            except _PEER_DATA_ERRORS as exc:  # sequences from the gateway that do not compare
+                self._fail(f"the gateway's sequences make no checkpoint: {type(exc).__name__}: {exc}",
+                           RemoteDataError(f"checkpoint: {exc}", profile="setCheckpoint"))
 
     def stop(self) -> None:
         """Save the checkpoint, then finish (a clean stop of a continuous replication)."""
@@ -215,7 +231,8 @@ class Replicator:
             self.state = ReplicatorState.SAVING
             self._save_checkpoint(force=True)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, failure: ReplicationError | None = None) -> None:
         self.error = message
+        self.failure = failure
         self.state = ReplicatorState.FAILED
         self.link.report(EventKind.ERROR, detail=message)

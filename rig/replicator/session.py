@@ -98,5 +98,5 @@ class SyncSession:
             raise
         self.transport.close()
         if replicator.state is ReplicatorState.FAILED:
-            raise ReplicationError(replicator.error or "replication failed")
+            raise replicator.failure or ReplicationError(replicator.error or "replication failed")
         return replicator.stats
