@@ -155,3 +155,23 @@ def test_a_load_run_binds_only_loopback_and_writes_no_credentials(tmp_path: Path
     leaks = {str(p.relative_to(out)): _leaks(p.read_bytes(), secrets) for p in files}
     assert {name: found for name, found in leaks.items() if found} == {}
     assert _leaks(stdout + stderr + metrics, secrets) == []
+
+
+def test_compose_files_publish_only_on_loopback_and_never_the_admin_port() -> None:
+    """Static companion of tests/docker/test_compose.py (which checks the running stack without Grafana)."""
+    yaml = pytest.importorskip("yaml")
+    from rig._paths import project_root
+
+    files = sorted(project_root().glob("docker-compose*.yml"))
+    assert files
+    published = []
+    for path in files:
+        for name, service in (yaml.safe_load(path.read_text()).get("services") or {}).items():
+            for entry in service.get("ports") or []:
+                text = str(entry["published"] if isinstance(entry, dict) else entry)
+                published.append((path.name, name, text))
+                loopback = entry.get("host_ip") == "127.0.0.1" if isinstance(entry, dict) else \
+                    text.startswith("127.0.0.1:")
+                assert loopback, (path.name, name, entry)
+                assert not text.endswith(("4985", "4986")), (path.name, name, entry)  # admin, metrics
+    assert any(service == "sync-gateway" for _, service, _ in published)
