@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.lifecycle import AppState
@@ -20,6 +20,9 @@ from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient
 from rig.push import PushService, PushTarget
+
+if TYPE_CHECKING:
+    from rig.faults.proxy import LinkProxies
 
 
 def team_of(user_index: int, team_size: int) -> str:
@@ -51,6 +54,8 @@ class Fleet:
     time_scale: float = 1.0
     seed: int = 1
     team_size: int = 5
+    links: LinkProxies | None = None
+    """Link proxies: each device connects through the one of a link class drawn from its profile's mix."""
     measurements: Measurements = field(init=False)
     runners: list[DeviceRunner] = field(default_factory=list)
 
@@ -67,6 +72,8 @@ class Fleet:
             name = self.user_name(user_index)
             device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(name, f"{name}-pw"),
                                    name=f"{name}/{profile.name}/{ordinal}")
+            if self.links is not None:
+                device.via, _ = self.links.address_for(profile.link, random.Random(f"{self.seed}/{ordinal}"))
             runner = DeviceRunner(device, profile, rng=random.Random(rng.random()), time_scale=self.time_scale,
                                   measurements=self.measurements, editor=editor)
             self.runners.append(runner)

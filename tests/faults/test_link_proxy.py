@@ -18,8 +18,11 @@ from collections.abc import Iterator
 import pytest
 
 from rig._errors import ConnectionClosed, RemoteBlipError, WebSocketProtocolError
+from rig._paths import project_root
 from rig.device import Credentials, VirtualDevice
+from rig.device.fleet import Fleet
 from rig.device.lifecycle import AppState
+from rig.device.profile import load_fleet
 from rig.device.runner import DeviceRunner
 from rig.faults.link import PRESETS, LinkQuality
 from rig.faults.proxy import Corruption, CutPlan, LinkProxies, LinkProxy, upstream_of
@@ -222,3 +225,23 @@ def test_garbage_from_the_gateway_is_a_protocol_error_for_that_device_and_the_fl
     for name in ("direct-1", "direct-2"):
         assert runners[name].errors == []
         assert len(runners[name].device.store.docs) == 50
+
+
+def test_a_fleet_on_its_profiles_links_holds_exactly_what_its_users_may_read(
+    gateway: GatewayController, admin: AdminClient, db: str
+) -> None:
+    spec = load_fleet(project_root() / "devices" / "fleets" / "demo.toml")
+    assignment = spec.assign(random.Random(4))[:15]
+    with LinkProxies(gateway.public_url, seed=3) as links:
+        fleet = Fleet(gateway.public_url, admin, db, assignment, time_scale=60.0, seed=6, links=links)
+        assert all(r.device.via is not None for r in fleet.runners)
+        assert sum(links.assigned.values()) == 15
+        fleet.run(8.0, start_awake_fraction=1.0)
+        used = {name: s.connections for name, s in links.stats().items()}
+        for runner in fleet.runners:
+            runner.device.via = None  # the final check goes direct (same URL, same checkpoint): quicker
+        assert fleet.final_sync(timeout=60) == []
+        assert fleet.verify() == []
+    assert sum(used.values()) >= 15  # every device connected through its link's proxy
+    assert set(used) <= {"slow4g", "fast4g", "cable", "wifi", "slow3g"}
+    assert sum(len(r.errors) for r in fleet.runners) == 0
