@@ -17,7 +17,10 @@ direction when the link is shaped (the reader timestamps segments, the writer se
 when it is due). Every wait is bounded (0.25 s polls) and every loop ends when the
 connection or the proxy closes, or when a connection outlives `max_connection_s`. Queued
 bytes per direction are bounded (`max_queue_bytes`): a full queue stops the reader, so
-TCP's own flow control pushes back on the sender. The proxy listens on loopback only.
+TCP's own flow control pushes back on the sender. On a shaped link the proxy's sockets get
+small kernel buffers (`socket_buffer`, 64 KiB): loopback would otherwise autotune them to
+megabytes, and a reply (a checkpoint saved, say) would wait behind all of them, far longer
+than behind a real slow link's queue. The proxy listens on loopback only.
 """
 
 from __future__ import annotations
@@ -287,7 +290,8 @@ class LinkProxy:
                  listen: tuple[str, int] = ("127.0.0.1", 0), seed: int = 0,
                  cut_plan: CutPlan | None = None, corruption: Corruption | None = None,
                  max_connections: int = 4096, max_queue_bytes: int = 256 * 1024,
-                 max_connection_s: float = 6 * 3600.0, connect_timeout: float = 10.0) -> None:
+                 max_connection_s: float = 6 * 3600.0, connect_timeout: float = 10.0,
+                 socket_buffer: int | None = 64 * 1024) -> None:
         if listen[0] not in _LOOPBACK:
             raise ConfigError(f"a link proxy listens on loopback only, not {listen[0]!r}")
         self.upstream = upstream
@@ -300,6 +304,8 @@ class LinkProxy:
         self.max_queue_bytes = max_queue_bytes
         self.max_connection_s = max_connection_s
         self.connect_timeout = connect_timeout
+        self.socket_buffer = socket_buffer
+        """Kernel buffer of a shaped connection's sockets (see the module doc); None: the kernel's default."""
         self.stats = ProxyStats()
         self.closed = False
         self._lock = threading.Lock()
@@ -348,9 +354,23 @@ class LinkProxy:
             threading.Thread(target=self._open, args=(client, number), daemon=True,
                              name=f"link-{number}-open").start()
 
+    def _connect_upstream(self) -> socket.socket:
+        family, kind, proto, _, address = socket.getaddrinfo(*self.upstream, type=socket.SOCK_STREAM)[0]
+        server = socket.socket(family, kind, proto)
+        try:
+            if self.quality is not None and self.socket_buffer:
+                # Before connect, so the window the gateway sees is small from the start.
+                server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
+            server.settimeout(self.connect_timeout)
+            server.connect(address)
+        except BaseException:
+            server.close()
+            raise
+        return server
+
     def _open(self, client: socket.socket, number: int) -> None:
         try:
-            server = socket.create_connection(self.upstream, timeout=self.connect_timeout)
+            server = self._connect_upstream()
         except OSError:
             # The gateway is unreachable: the device sees its connection closed during the handshake.
             self._count(upstream_failures=1)
@@ -359,6 +379,9 @@ class LinkProxy:
         for sock in (client, server):
             sock.settimeout(30.0)  # bounds each write; reads poll with select
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.quality is not None and self.socket_buffer:
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
         connection = _Connection(self, client, server, number)
         with self._lock:
             if self.closed:

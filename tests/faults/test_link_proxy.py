@@ -143,10 +143,12 @@ def test_a_cut_link_is_a_transient_connection_error(
 def test_a_replication_cut_mid_flight_resumes_from_its_checkpoint_and_pulls_nothing_twice(
     gateway: GatewayController, admin: AdminClient, db: str, proxies: list[LinkProxy]
 ) -> None:
-    total = 400
+    total = 1000
     _seed(admin, db, "eve", total)
-    # 1 Mbit/s: the pull takes about 5 s, checkpoints are saved every 0.2 s meanwhile.
-    proxy = _proxy(proxies, gateway, LinkQuality("thin", 0.02, 1_000_000, 1_000_000), max_queue_bytes=16 * 1024)
+    # 4 Mbit/s: about 3 s for the whole pull. Checkpoints are due every 0.2 s, but each save's
+    # reply queues behind the batch of revisions in flight (200 per changes batch), as on a
+    # real slow link, so the device learns of a save about once per batch.
+    proxy = _proxy(proxies, gateway, LinkQuality("thin", 0.02, 4_000_000, 1_000_000))
     device = _device(gateway, db, "eve", via=proxy.address, checkpoint_interval=0.2)
     pulled: Counter[str] = Counter()
     cut_at: list[int] = []
