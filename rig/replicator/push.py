@@ -73,6 +73,7 @@ class Pusher:
             return
         statuses: list[Any] = json.loads(reply.body) if reply.body else []
         store = self.link.store
+        retry = False
         for index, (doc_id, rev) in enumerate(proposed):
             status = statuses[index] if index < len(statuses) and statuses[index] is not None else 0
             code = status.get("status", 0) if isinstance(status, dict) else int(status)
@@ -84,12 +85,30 @@ class Pusher:
                 store.mark_pushed(doc_id, rev)
             elif code == 409:
                 server_rev = status.get("rev", "") if isinstance(status, dict) else ""
+                if self._server_has_our_ancestor(doc_id, rev, server_rev):
+                    retry = True
+                    continue
                 self._stall(doc_id, rev, EventKind.CONFLICT, f"409 conflict with server revision {server_rev}")
             else:
                 self.link.report(EventKind.ERROR, doc_id, rev, f"HTTP {code}: proposeChanges")
         self._send_revs()
+        if retry:
+            self._exhausted = False
         if not self._exhausted:
             self.propose()
+
+    def _server_has_our_ancestor(self, doc_id: str, rev: str, server_rev: str) -> bool:
+        """A 409 whose server revision is an ancestor of ours is no conflict: the server got a revision
+        of ours whose reply we never saw (a dropped connection), so we proposed against an older one.
+        As Couchbase Lite does (`conflictIncludesRev`), take the server's revision as the remote
+        ancestor and propose again; a second 409 against the same revision is a real conflict."""
+        doc = self.link.store.get(doc_id)
+        if doc is None or doc.rev != rev or not server_rev or server_rev == doc.remote_rev:
+            return False
+        if server_rev not in doc.history:
+            return False
+        doc.remote_rev = server_rev
+        return True
 
     def _stall(self, doc_id: str, rev: str, kind: EventKind, detail: str) -> None:
         doc = self.link.store.get(doc_id)

@@ -116,6 +116,29 @@ def test_concurrent_edits_end_as_couchbase_lite_ends_them(
         assert json.loads(final_phone.body)["v"] == expected
 
 
+def test_a_push_whose_reply_was_lost_is_no_conflict(make_device: MakeDevice, admin: AdminClient, db: str) -> None:
+    """The gateway stored our revision but the connection dropped before its reply: the device still
+    thinks the server holds the older revision. The next proposal gets a 409 naming our own revision;
+    as Couchbase Lite does, the device takes it as the remote ancestor and pushes again."""
+    phone = make_device("cal")
+    first = phone.store.put("note", {"owner": "cal", "channels": ["cal"], "v": 1}).rev
+    phone.sync(pull=False, timeout=30)
+    second = phone.store.put("note", {"owner": "cal", "channels": ["cal"], "v": 2}).rev
+    phone.sync(pull=False, timeout=30)
+    doc = phone.store.get("note")
+    assert doc is not None and doc.remote_rev == second
+    doc.remote_rev = first  # the reply to the push of `second` never arrived
+    third = phone.store.put("note", {"owner": "cal", "channels": ["cal"], "v": 3}).rev
+
+    events: list[ReplicationEvent] = []
+    result = phone.sync(timeout=30, observer=events.append)
+
+    assert [e for e in events if e.kind is EventKind.CONFLICT] == []
+    assert result.docs_pushed == 1
+    assert {r["id"]: r["value"]["rev"] for r in admin.all_docs(db)} == {"note": third}
+    assert phone.store.pending() == []
+
+
 def test_continuous_pull_delivers_within_a_second(
     make_device: MakeDevice, gateway: LocalGateway, db: str
 ) -> None:
