@@ -15,9 +15,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, conform, device, gateway, report, run, walkthrough
+    from rig.cli import bench, conform, device, gateway, image, report, run, walkthrough
 
     gateway.register(commands)
+    image.register(commands)
     device.register(commands)
     bench.register(commands)
     walkthrough.register(commands)
