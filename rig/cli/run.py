@@ -25,7 +25,21 @@ def register(commands: Any) -> None:
     run.add_argument("--admin-url", help="admin URL of the running Sync Gateway")
     run.add_argument("--metrics-url", help="metrics URL of the running Sync Gateway (default: admin URL)")
     run.add_argument("--workers", type=int, default=0,
-                     help="locust worker processes (default 0: everything in this process)")
+                     help="locust worker processes on this machine (default 0: everything in this process)")
+    run.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                     help="also wait for N workers started elsewhere with `rig worker --master-host THIS_HOST`")
+    run.add_argument("--master-bind-host", default="127.0.0.1",
+                     help="where the master listens for workers (0.0.0.0 for other machines or containers)")
+    run.add_argument("--master-port", type=int, default=0,
+                     help="the master's port (default 5557 with --expect-workers, else a free port)")
+    run.add_argument("--worker-timeout", type=float, default=120.0,
+                     help="seconds to wait for workers to connect and set up (default 120)")
+    run.add_argument("--metrics-host", default="127.0.0.1",
+                     help="where this process serves Prometheus metrics (0.0.0.0 in a container)")
+    run.add_argument("--metrics-port", type=int, default=0,
+                     help="this process's metrics port (default: a free one; a master serves none unless given)")
+    run.add_argument("--wait-gateway", type=float, default=0.0, metavar="SECONDS",
+                     help="with --gateway-url: wait up to SECONDS for the gateway to answer (compose start-up)")
     run.add_argument("--duration", type=float, help="override the scenario's duration in real seconds")
     run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
     run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
@@ -43,13 +57,37 @@ def register(commands: Any) -> None:
                           "RUN_DIR/gateway-data when a kill or restart fault is given, so data survive it)")
     run.set_defaults(handler=_run)
 
+    worker = commands.add_parser(
+        "worker", help="join a `rig run --expect-workers N` as one of its locust workers",
+        description="Connects to the master (retrying for five minutes), receives its run config and the "
+                    "scenario through locust's messages, runs its share of the devices, takes part in the "
+                    "final sync and sends its results back: no shared disk. The gateway and its webhooks "
+                    "must reach this worker: in a container bind 0.0.0.0; the address sent to the master is "
+                    "this host's on the route to the master unless --advertise-host is given.")
+    worker.add_argument("--master-host", required=True)
+    worker.add_argument("--master-port", type=int, default=5557)
+    worker.add_argument("--bind-host", default="127.0.0.1",
+                        help="where the push service and metrics endpoint listen (0.0.0.0 in a container)")
+    worker.add_argument("--advertise-host", help="address the gateway's webhooks and Prometheus use for this worker")
+    worker.add_argument("--push-port", type=int, default=0, help="push service (webhook) port (default: free)")
+    worker.add_argument("--metrics-port", type=int, default=0, help="metrics port (default: free)")
+    worker.add_argument("--index-hint", type=int, help=argparse.SUPPRESS)
+    worker.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from rig.load.worker import serve  # imports locust (gevent) first
+
+    return serve(args.master_host, args.master_port, bind_host=args.bind_host, advertise_host=args.advertise_host,
+                 push_port=args.push_port, metrics_port=args.metrics_port, index_hint=args.index_hint)
+
 
 def _run(args: argparse.Namespace) -> int:
     from rig._errors import ConfigError
     from rig.faults.gateway import parse_fault
     from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
     from rig.gateway.build import build
-    from rig.load.orchestrate import LOCUSTFILE, prepare, run, scenario_with  # imports locust (gevent) first
+    from rig.load.orchestrate import LOCUSTFILE, Distribution, prepare, run, scenario_with  # imports locust first
     from rig.load.scenario import find_scenario
 
     scenario = scenario_with(find_scenario(args.scenario), duration=args.duration, time_scale=args.time_scale)
@@ -57,6 +95,10 @@ def _run(args: argparse.Namespace) -> int:
         scenario = replace(scenario, database=args.database)
     run_dir = args.out or runs_dir() / f"run-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     faults = [parse_fault(text) for text in args.fault]
+    spread = Distribution(local=args.workers, remote=args.expect_workers, bind_host=args.master_bind_host,
+                          port=args.master_port, timeout=args.worker_timeout)
+    options: dict[str, Any] = {"distribution": spread, "metrics": (args.metrics_host, args.metrics_port),
+                               "fail_if": args.fail_if, "verify": not args.no_verify}
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
@@ -75,7 +117,9 @@ def _run(args: argparse.Namespace) -> int:
         if faults:
             raise ConfigError("--fault needs a gateway the rig runs itself (leave out --gateway-url); for a "
                               "gateway from `rig gateway up`, use `rig gateway fault` while the run goes")
-        return run(scenario, remote, run_dir, workers=args.workers, fail_if=args.fail_if, verify=not args.no_verify)
+        if args.wait_gateway:
+            remote.wait_ready(args.wait_gateway)
+        return run(scenario, remote, run_dir, **options)
     binary = args.binary or build(args.version)
     data_dir = args.data_dir
     if data_dir is None and any(f.kind in ("kill", "restart") for f in faults):
@@ -83,5 +127,4 @@ def _run(args: argparse.Namespace) -> int:
     gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
                            data_dir=data_dir)
     with gateway:
-        return run(scenario, gateway, run_dir, workers=args.workers, fail_if=args.fail_if,
-                   verify=not args.no_verify, faults=faults)
+        return run(scenario, gateway, run_dir, faults=faults, **options)

@@ -4,13 +4,10 @@ workers), merge what every process measured, check thresholds."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from rig.faults.gateway import Fault, FaultInjector
 from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
+from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.results import check_thresholds, flat_metrics, machine, merge, throughput_agreement, write_csv
@@ -33,25 +31,50 @@ from rig.load.users import DeviceUser, fire_locust_events, set_process
 _GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
                      "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# A locust worker, started the way `rig run` starts itself: gevent's patching first.
-_WORKER_MAIN = "import sys, rig.load._early; from locust.main import main; sys.argv[0] = 'locust'; main()"
 
 
 def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
     return {name: admin.metric(name, database=db) for name in _GATEWAY_COUNTERS}
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a load process listens: the gateway's webhooks and Prometheus reach it at `host`."""
+
+    host: str
+    push_port: int
+    metrics_port: int
+    bind_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """How `rig run` spreads devices: `local` worker processes it starts, `remote` ones (`rig worker`)
+    that connect to the master at `bind_host:port`, waited for `timeout` seconds."""
+
+    local: int = 0
+    remote: int = 0
+    bind_host: str = "127.0.0.1"
+    port: int = 0
+    timeout: float = 120.0
+
+    @property
+    def workers(self) -> int:
+        return self.local + self.remote
+
+
 def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, processes: int = 1,
-            log: Any = print) -> list[RunConfig]:
+            endpoints: Sequence[Endpoint] | None = None, log: Any = print) -> list[RunConfig]:
     """Seed the gateway (database with webhooks, users, documents) and write each process's run config."""
     run_dir.mkdir(parents=True, exist_ok=True)
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
-    push_ports = [free_port() for _ in range(processes)]
-    metrics_ports = [free_port() for _ in range(processes)]
+    if endpoints is None:
+        endpoints = [Endpoint("127.0.0.1", free_port(), free_port()) for _ in range(processes)]
+    processes = len(endpoints)
     db = scenario.database
     log(f"preparing database {db!r}: {scenario.fleet.users} users, "
         f"{scenario.fleet.users * scenario.workload.docs_per_user} seed documents")
-    webhooks = [f"http://127.0.0.1:{p}/sg/doc-changed" for p in push_ports]
+    webhooks = [f"http://{e.host}:{e.push_port}/sg/doc-changed" for e in endpoints]
     # The gateway's own storage (on disk when it has a data directory), so its data survive a kill.
     seed_gateway(admin, scenario, db, webhooks, server=getattr(gateway, "storage_url", None))
     databases = getattr(gateway, "databases", None)
@@ -60,35 +83,45 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
         databases.append(webhook_database(db, webhooks))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes)
-    configs = [base.for_worker(i, push_ports[i], metrics_ports[i]) for i in range(processes)]
+    configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
     return configs
 
 
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
+        distribution: Distribution | None = None, metrics: tuple[str, int] = ("127.0.0.1", 0),
         fail_if: list[str] | None = None, verify: bool = True, faults: Sequence[Fault] = (),
         log: Any = print) -> int:
-    processes = max(1, workers)
+    """`metrics` (host, port): where this process serves its metrics (0: a free port for the devices'
+    process, none for a master)."""
+    spread = distribution or Distribution(local=workers)
+    processes = max(1, spread.workers)
     if faults and not all(hasattr(gateway, call) for call in ("kill", "pause", "unpause")):
         raise RigError(f"faults need a gateway the rig controls (local or docker), not {gateway.public_url}")
     injector = FaultInjector(gateway, faults, log=log)  # type: ignore[arg-type]
-    configs = prepare(scenario, gateway, run_dir, processes=processes, log=log)
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     db = scenario.database
-    metrics_ports = [c.metrics_port for c in configs]
-    before = _gateway_counters(admin, db)
-    started = time.time()
     environment = Environment(user_classes=[DeviceUser], events=events)
     csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
-    log(f"running {scenario.device_count} devices for {scenario.duration_s:.0f} s "
-        f"(time scale {scenario.time_scale:g}x: OS intervals compressed, budgets and network real) "
-        f"in {processes} process(es); "
-        f"metrics on 127.0.0.1:{', '.join(map(str, metrics_ports))}")
-    if workers == 0:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if spread.workers == 0:
+        host, port = metrics
+        endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
+        configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, log=log)
+        before = _gateway_counters(admin, db)
+        started = time.time()
+        _announce(scenario, endpoints, log)
         _run_local(environment, configs[0], scenario, csv_writer, verify, injector)
     else:
-        _run_distributed(environment, configs, scenario, run_dir, csv_writer, injector)
+        with MasterSession(environment, scenario, run_dir, spread, metrics, log) as session:
+            endpoints = session.wait_for_workers()
+            configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, log=log)
+            session.configure(configs)
+            before = _gateway_counters(admin, db)
+            started = time.time()
+            _announce(scenario, endpoints, log)
+            session.run(csv_writer, injector, verify)
     elapsed = time.time() - started
     after = _gateway_counters(admin, db)
     delta = {k: after[k] - before[k] for k in after}
@@ -118,7 +151,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "durability": durability.as_dict(), "throughput_agreement": agreement,
                "faults": outage_costs(injector.outages, measurements),
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
-                             "rig_metrics": [f"http://127.0.0.1:{p}/metrics" for p in metrics_ports]},
+                             "rig_metrics": [f"http://{e.host}:{e.metrics_port}/metrics" for e in endpoints]},
                "started_at": started}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
@@ -158,51 +191,11 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
     process.finish(verify=verify)
 
 
-def _run_distributed(environment: Environment, configs: list[RunConfig], scenario: Scenario, run_dir: Path,
-                     csv_writer: StatsCSVFileWriter, injector: FaultInjector) -> None:
-    port = free_port()
-    master = environment.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=port)
-    workers = []
-    for config in configs:
-        env = dict(os.environ, RIG_RUN_CONFIG=str(run_dir / f"run-config-{config.worker_index}.json"),
-                   RIG_WORKER_INDEX=str(config.worker_index))
-        log_file = (run_dir / f"worker-{config.worker_index}.log").open("w")
-        workers.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
-             "--master-port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT))
-    try:
-        deadline = time.time() + 60
-        while master.worker_count < len(configs) and time.time() < deadline:
-            gevent.sleep(0.2)
-        if master.worker_count < len(configs):
-            for worker in workers:
-                worker.kill()
-            raise RuntimeError(f"only {master.worker_count} of {len(configs)} locust workers connected; "
-                               f"see {run_dir}/worker-*.log")
-        writer = gevent.spawn(csv_writer)
-        master.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
-        injector.start()
-        gevent.sleep(scenario.duration_s)
-        injector.stop()
-        master.quit()
-        writer.kill()
-        csv_writer.close_files()
-        broken = []
-        for config, worker in zip(configs, workers, strict=True):
-            try:
-                code = worker.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                code = -9
-            if code != 0 or not (run_dir / f"worker-{config.worker_index}.json").is_file():
-                log_path = run_dir / f"worker-{config.worker_index}.log"
-                broken.append(f"worker {config.worker_index} (exit {code}, log {log_path})")
-    except BaseException:
-        for worker in workers:
-            worker.kill()
-        raise
-    if broken:
-        raise RigError(f"locust workers failed, their results are missing: {', '.join(broken)}")
+def _announce(scenario: Scenario, endpoints: Sequence[Endpoint], log: Any) -> None:
+    log(f"running {scenario.device_count} devices for {scenario.duration_s:.0f} s "
+        f"(time scale {scenario.time_scale:g}x: OS intervals compressed, budgets and network real) "
+        f"in {len(endpoints)} process(es); "
+        f"metrics on {', '.join(f'{e.host}:{e.metrics_port}' for e in endpoints)}")
 
 
 def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:

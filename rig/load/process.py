@@ -8,6 +8,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class RunConfig:
     worker_count: int = 1
     push_port: int = 0
     metrics_port: int = 0
+    bind_host: str = "127.0.0.1"
+    """Where this process's push service and metrics endpoint listen (0.0.0.0 in a container)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -51,9 +54,9 @@ class RunConfig:
     def load(cls, path: Path) -> RunConfig:
         return cls(**json.loads(path.read_text()))
 
-    def for_worker(self, index: int, push_port: int, metrics_port: int) -> RunConfig:
+    def for_worker(self, index: int, push_port: int, metrics_port: int, bind_host: str = "127.0.0.1") -> RunConfig:
         values = asdict(self)
-        values.update(worker_index=index, push_port=push_port, metrics_port=metrics_port)
+        values.update(worker_index=index, push_port=push_port, metrics_port=metrics_port, bind_host=bind_host)
         return RunConfig(**values)
 
 
@@ -67,7 +70,11 @@ def assignment(scenario: Scenario) -> list[tuple[int, DeviceProfile]]:
 
 
 class LoadProcess:
-    def __init__(self, config: RunConfig) -> None:
+    """`barrier(step)` returns once every process of the run reached `step` of the final sync; by
+    default files in the run directory (processes on one machine), for `rig worker` messages
+    through the locust master."""
+
+    def __init__(self, config: RunConfig, *, barrier: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.scenario = load_scenario(Path(config.scenario_path))
         self.assignment = assignment(self.scenario)
@@ -77,7 +84,8 @@ class LoadProcess:
         self.metrics = RigMetrics(self.registry)
         self.measurements.listeners.append(self.metrics.on_measurement)
         self.runners: list[DeviceRunner] = []
-        self.push = PushService(self.admin, config.database, port=config.push_port,
+        self.barrier = barrier or self._barrier
+        self.push = PushService(self.admin, config.database, host=config.bind_host, port=config.push_port,
                                 time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7))
         self.registry.register(DeviceStateCollector(lambda: [r.lifecycle.state.value for r in self.runners]))
         self.registry.register(PushCollector(lambda: [self.push.counters]))
@@ -95,7 +103,7 @@ class LoadProcess:
         self.push.start()
         self.sampler.start()
         if self.config.metrics_port:
-            self._metrics_server = start_http_server(self.config.metrics_port, addr="127.0.0.1",
+            self._metrics_server = start_http_server(self.config.metrics_port, addr=self.config.bind_host,
                                                      registry=self.registry)
 
     def new_runner(self) -> DeviceRunner | None:
@@ -134,13 +142,13 @@ class LoadProcess:
                 raise RuntimeError(f"worker {self.config.worker_index}: other workers never reached {step!r}")
             time.sleep(0.2)
 
-    def finish(self, *, verify: bool = True) -> dict[str, Any]:
-        """Final sync of every device, the check of what each holds, and this process's results file."""
+    def finish(self, *, verify: bool = True, write: bool = True) -> dict[str, Any]:
+        """Final sync of every device, the check of what each holds, and (`write`) this process's results file."""
         problems: list[str] = []
         failures: list[str] = []
         samples = self.sampler.stop()
-        if verify and self.runners:
-            barrier = self._barrier if self.config.worker_count > 1 else None
+        barrier = self.barrier if self.config.worker_count > 1 else None
+        if verify and (self.runners or barrier):  # a process without devices still keeps the others in step
             failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
                                   rounds=2 if barrier else 3)
             problems = verify_devices(self.admin, self.config.database, self.runners)
@@ -154,8 +162,9 @@ class LoadProcess:
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged]}
-        out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
-        out.write_text(json.dumps(result))
+        if write:
+            out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
+            out.write_text(json.dumps(result))
         if self._metrics_server is not None:
             self._metrics_server[0].shutdown()
         return result

@@ -30,7 +30,7 @@ class RunRegistry(CollectorRegistry):
     One value per process, so the label stays bounded; it lets one Prometheus hold many runs
     and dashboards select one."""
 
-    def __init__(self, run: str, scenario: str, worker: int) -> None:
+    def __init__(self, run: str, scenario: str, worker: int | str) -> None:
         super().__init__()
         self.run = run
         info = GaugeMetricFamily("rig_run_info", "The run this process belongs to (always 1)",
@@ -128,3 +128,17 @@ class PushCollector(Collector):
         for outcome, value in sorted(totals.items()):
             family.add_metric([outcome], value)
         yield family
+
+
+class MasterCollector(Collector):
+    """The locust master of a distributed run: `rig_workers` connected and `rig_users` (devices) spawned."""
+
+    def __init__(self, workers: Callable[[], int], users: Callable[[], int]) -> None:
+        self._workers = workers
+        self._users = users
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("rig_workers", "Locust workers connected to this run's master",
+                                value=self._workers())
+        yield GaugeMetricFamily("rig_users", "Devices (locust users) the master has spawned on its workers",
+                                value=self._users())
