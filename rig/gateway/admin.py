@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,22 @@ class MetricSample:
     value: float
 
 
+_DNS_FAILURES = ("Name or service not known", "Temporary failure in name resolution")
+
+
+def _resolving(send: Callable[[], httpx.Response], attempts: int = 4) -> httpx.Response:
+    """`send()`, again when the gateway's name did not resolve (nothing was sent): a compose network's
+    DNS (podman's aardvark-dns) briefly answers nothing while other networks come and go."""
+    for attempt in range(attempts):
+        try:
+            return send()
+        except httpx.ConnectError as exc:
+            if attempt == attempts - 1 or not any(text in str(exc) for text in _DNS_FAILURES):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class _Http:
     def __init__(self, base_url: str, *, auth: httpx.Auth | tuple[str, str] | None = None,
                  timeout: float = 30.0) -> None:
@@ -34,7 +51,7 @@ class _Http:
     def _request(self, method: str, path: str, *, ok: Iterable[int] = (200, 201),
                  **kwargs: Any) -> httpx.Response:
         try:
-            response = self._client.request(method, path, **kwargs)
+            response = _resolving(lambda: self._client.request(method, path, **kwargs))
         except httpx.HTTPError as exc:
             raise AdminApiError(method, f"{self._client.base_url}{path}", 0, f"{type(exc).__name__}: {exc}") \
                 from exc
@@ -178,7 +195,7 @@ class AdminClient(_Http):
         """Every sample of `/metrics` on the metrics interface, parsed."""
         url = f"{self.metrics_url}/metrics"
         try:
-            response = httpx.get(url, timeout=30)
+            response = _resolving(lambda: httpx.get(url, timeout=30))
         except httpx.HTTPError as exc:
             raise AdminApiError("GET", url, 0, str(exc)) from exc
         if response.status_code != 200:
