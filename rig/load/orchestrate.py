@@ -102,9 +102,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     injector = FaultInjector(gateway, faults, log=log)  # type: ignore[arg-type]
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     db = scenario.database
+    run_dir.mkdir(parents=True, exist_ok=True)
     environment = Environment(user_classes=[DeviceUser], events=events)
     csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if spread.workers == 0:
         host, port = metrics
         endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
@@ -161,9 +161,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
 
 def _write_report(run_dir: Path, log: Any) -> None:
     """report.html in the run directory; a failure is reported, never fatal (`rig report` rebuilds it)."""
-    from rig.report.run_report import write_report
-
     try:
+        from rig.report.run_report import write_report  # matplotlib: not in the rig's container image
+
         log(f"report: {write_report(run_dir)} (open it in a browser; `rig report {run_dir}` rebuilds it)")
     except Exception as exc:  # the run's results are written already; the report must not lose them
         log(f"report: not written ({type(exc).__name__}: {exc}); try `rig report {run_dir}`")
