@@ -30,6 +30,22 @@ def test_ldd_libraries_include_the_loader_and_libc() -> None:
     assert all(lib.is_absolute() and lib.exists() for lib in libs)
 
 
+def test_rig_image_holds_python_the_runtime_dependencies_and_the_checkout_only() -> None:
+    from rig.image import distributions, project_members, python_members
+
+    names = {d.metadata["Name"].lower().replace("_", "-") for d in distributions()}
+    assert {"locust", "httpx", "docker", "prometheus-client", "h11", "gevent", "pyzmq"} <= names
+    assert not names & {"matplotlib", "numpy", "mypy", "hypothesis", "ruff"}, names
+    members = dict(python_members())
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"bin/{version}" in members and f"lib/{version}/os.py" in members
+    assert f"lib/{version}/site-packages/locust/__init__.py" in members
+    assert not any(name.startswith((f"lib/{version}/test/", f"lib/{version}/idlelib/")) for name in members)
+    project = dict(project_members())
+    assert "rig/cli/__init__.py" in project and "scenarios/smoke.toml" in project
+    assert not any("__pycache__" in name or name.startswith("tests/") for name in project)
+
+
 def test_rootfs_adds_glibc_name_service_modules() -> None:
     members = dict(_rootfs_members([Path(sys.executable).resolve()]))
     assert any(name.endswith("libnss_files.so.2") for name in members), sorted(members)

@@ -113,3 +113,32 @@ def test_prepared_run_under_plain_locust_as_the_web_ui_runs_it(tmp_path: Path, g
     result = json.loads((out / "worker-0.json").read_text())
     assert result["devices"] == 30
     assert result["verify_problems"] == []
+
+
+def test_a_worker_started_apart_joins_through_messages_only(tmp_path: Path, sg_binary: Path) -> None:
+    """`rig worker --master-host` (what other machines and containers run) beside one local worker:
+    configs and results travel as locust messages; that worker never sees the run directory."""
+    from rig.gateway.local import free_port
+
+    port = free_port()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with (tmp_path / "apart.log").open("w") as log:
+        apart = subprocess.Popen([sys.executable, "-m", "rig", "worker", "--master-host", "127.0.0.1",
+                                  "--master-port", str(port)], cwd=elsewhere, stdout=log, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, PYTHONPATH=str(Path(rig.load.__file__).parents[2])))
+        try:
+            result, summary = _rig_run(tmp_path, sg_binary, "--workers", "1", "--expect-workers", "1",
+                                       "--master-port", str(port), "--fail-if", "misses>0")
+            assert apart.wait(timeout=60) == 0, (tmp_path / "apart.log").read_text()[-3000:]
+        finally:
+            apart.kill()
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "waiting for 1 worker(s): rig worker --master-host" in result.stdout
+    assert summary["processes"] == 2 and summary["devices"] == 30 and summary["devices_run_twice"] == []
+    run = tmp_path / "run"
+    workers = [json.loads((run / f"worker-{i}.json").read_text()) for i in range(2)]
+    assert sorted(w["devices"] for w in workers) == [15, 15]
+    assert summary["figures"]["leaks"] == 0 and summary["figures"]["final_sync_failures"] == 0
+    assert list(elsewhere.iterdir()) == [], "the worker apart wrote files where it runs"
+    assert "results sent to the master" in (tmp_path / "apart.log").read_text()
