@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
@@ -34,6 +34,9 @@ from rig._errors import RigError
 from rig._paths import project_root
 from rig.load.process import RunConfig
 from rig.load.scenario import Scenario
+
+if TYPE_CHECKING:
+    from rig.load.orchestrate import Distribution, Endpoint
 
 HELLO, CONFIG, READY, FINISH = "rig_hello", "rig_config", "rig_ready", "rig_finish"
 BARRIER, GO, RESULT, FAILED = "rig_barrier", "rig_go", "rig_result", "rig_failed"
@@ -188,7 +191,7 @@ class MasterSession:
     """The master's part of a distributed `rig run`: workers up and introduced, configured, run,
     finished in step, results in RUN_DIR; the master's own metrics endpoint while it lasts."""
 
-    def __init__(self, environment: Any, scenario: Scenario, run_dir: Path, spread: Any,
+    def __init__(self, environment: Any, scenario: Scenario, run_dir: Path, spread: Distribution,
                  metrics: tuple[str, int], log: Any = print) -> None:
         from rig.gateway.local import free_port
 
@@ -228,7 +231,7 @@ class MasterSession:
     def _check(self) -> str | None:
         return self.local.check() if self.local is not None else None
 
-    def wait_for_workers(self) -> list[Any]:
+    def wait_for_workers(self) -> list[Endpoint]:
         from rig.load.orchestrate import Endpoint
 
         assert self.coordinator is not None
