@@ -123,7 +123,8 @@ class PushCollector(Collector):
         family = CounterMetricFamily("rig_push_events", "Silent pushes by outcome", labels=["outcome"])
         totals: Counter[str] = Counter()
         for counters in self._counters():
-            for outcome in ("received", "targeted", "delivered", "coalesced", "throttled", "dropped", "refused"):
+            for outcome in ("received", "targeted", "delivered", "coalesced", "throttled", "dropped", "refused",
+                            "overflowed"):
                 totals[outcome] += getattr(counters, outcome)
         for outcome, value in sorted(totals.items()):
             family.add_metric([outcome], value)

@@ -22,6 +22,8 @@ class PushCounters:
     dropped: int = 0
     refused: int = 0
     """Delivered to an app that takes none (force-quit)."""
+    overflowed: int = 0
+    """Webhooks the rig itself could not route in time (its queue was full): the rig's fault, not the OS's."""
 
 
 @dataclass(slots=True)

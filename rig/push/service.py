@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
 import threading
 import time
@@ -20,6 +21,8 @@ from rig.push.dispatcher import PushCounters, PushDispatcher
 
 log = logging.getLogger(__name__)
 _USER_CACHE_S = 2.0
+_WEBHOOK_WORKERS = 4
+_INBOX_LIMIT = 20_000
 
 
 @dataclass(slots=True)
@@ -47,10 +50,15 @@ class PushService:
         self._cond = threading.Condition()
         self._stopped = False
         self._host = host
+        # Webhooks are answered at once and routed by a few workers: a burst of thousands (a bulk
+        # write) must not become thousands of threads queueing on the admin client's connections.
+        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue(_INBOX_LIMIT)
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._threads = [threading.Thread(target=self._server.serve_forever, name="push-http", daemon=True),
                          threading.Thread(target=self._deliver_loop, name="push-deliver", daemon=True)]
+        self._threads += [threading.Thread(target=self._route_loop, name=f"push-route-{i}", daemon=True)
+                          for i in range(_WEBHOOK_WORKERS)]
 
     @property
     def url(self) -> str:
@@ -82,6 +90,11 @@ class PushService:
             self._cond.notify_all()
         self._server.shutdown()
         self._server.server_close()
+        for _ in range(_WEBHOOK_WORKERS):
+            try:
+                self._inbox.put_nowait(None)
+            except queue.Full:
+                break  # the workers see _stopped after their current webhook
         for thread in self._threads:
             thread.join(5)
 
@@ -103,6 +116,25 @@ class PushService:
             cached = (now, channels)
             self._user_channels[user] = cached
         return cached[1]
+
+    def enqueue(self, body: dict[str, Any]) -> None:
+        """Take a webhook for routing; one that finds the queue full is counted as overflowed."""
+        try:
+            self._inbox.put_nowait(body)
+        except queue.Full:
+            with self._cond:
+                self.dispatcher.counters.received += 1
+                self.dispatcher.counters.overflowed += 1
+
+    def _route_loop(self) -> None:
+        while not self._stopped:
+            body = self._inbox.get()
+            if body is None or self._stopped:
+                return
+            try:
+                self.on_webhook(body)
+            except Exception:  # one bad webhook must never take the push service down
+                log.exception("push service: webhook for %r failed", body.get("_id"))
 
     def on_webhook(self, body: dict[str, Any]) -> None:
         """The webhook carries the document but no channels: read them from the gateway."""
@@ -165,10 +197,7 @@ def _handler(service: PushService) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 return
             if isinstance(body, dict):
-                try:
-                    service.on_webhook(body)
-                except Exception:  # one bad webhook must never take the push service down
-                    log.exception("push service: webhook for %r failed", body.get("_id"))
+                service.enqueue(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("push service: " + format, *args)

@@ -1,0 +1,64 @@
+"""A burst of webhooks (a bulk write) is answered at once and routed by a few workers."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from typing import Any
+
+from rig.device.profile import find_profile
+from rig.push import PushService
+from rig.push.service import PushTarget
+
+
+class _SlowAdmin:
+    """Stands in for the admin client only: each lookup takes as long as a busy gateway's would."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+        self._lock = threading.Lock()
+
+    def doc_channels(self, db: str, doc_id: str) -> set[str]:
+        time.sleep(0.02)
+        with self._lock:
+            self.lookups += 1
+        return {"team"}
+
+    def user(self, db: str, name: str) -> dict[str, Any]:
+        return {"all_channels": ["team"]}
+
+
+def _post(port: int, body: bytes) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", "/sg/doc-changed", body, {"Content-Type": "application/json"})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_burst_of_webhooks_is_answered_at_once_and_routed_by_a_few_threads() -> None:
+    admin = _SlowAdmin()
+    service = PushService(admin, "db", rng=random.Random(1))  # type: ignore[arg-type]
+    service.register(PushTarget("ann-1", "ann", deliver=lambda sent_at: None, accepts=lambda: True),
+                     find_profile("ios-active").push)
+    baseline = threading.active_count()
+    burst = 300
+    with service:
+        port = service._server.server_port
+        started = time.monotonic()
+        statuses = [_post(port, f'{{"_id":"doc-{i}"}}'.encode()) for i in range(burst)]
+        answered_in = time.monotonic() - started
+        peak = threading.active_count() - baseline
+        deadline = time.monotonic() + 30
+        while admin.lookups < burst and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert statuses == [200] * burst
+    # Routing 300 webhooks takes 300 x 20 ms / 4 workers = 1.5 s; answering them must not wait for it.
+    assert answered_in < 300 * 0.02 / 2
+    assert peak <= 12, f"{peak} threads for a burst of {burst} webhooks"
+    assert admin.lookups == burst
+    assert service.counters.received == burst
+    assert service.counters.overflowed == 0
+    assert service.counters.targeted >= 1
