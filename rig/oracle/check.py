@@ -125,7 +125,10 @@ class Checker:
     def _sync(self, snap: SyncSnapshot) -> None:
         if self.world is not None:
             if self._auth(snap):
-                self._delivery(snap)
+                if snap.scope == "leaks":
+                    self._leaks_only(snap)
+                else:
+                    self._delivery(snap)
         elif snap.view is not None and snap.outcome == "caught_up":
             self._delivery_from_view(snap)
 
@@ -179,6 +182,24 @@ class Checker:
             if doc_id not in world.current and not held.pending and not held.deleted \
                     and (device, doc_id, held.rev) not in self._own:
                 self._add(Kind.LEAK, doc_id, held.rev, user, device, "unknown", "no such document was written")
+
+    def _leaks_only(self, snap: SyncSnapshot) -> None:
+        """A mid-run snapshot: whatever the device holds must have been visible to its user at some time."""
+        world = self.world
+        assert world is not None
+        for doc_id, held in snap.docs.items():
+            if held.pending or held.deleted:
+                continue
+            current = world.current.get(doc_id)
+            if current is None:
+                if (snap.device, doc_id, held.rev) not in self._own:
+                    self._add(Kind.LEAK, doc_id, held.rev, snap.user, snap.device, "unknown",
+                              "no such document was written")
+            elif not world.sees(snap.user, current) and world.ever_visible(snap.user, doc_id, held.rev) is None \
+                    and world.written_by(doc_id, held.rev) != snap.device:
+                self._add(Kind.LEAK, doc_id, held.rev, snap.user, snap.device,
+                          f"{current.doc_type or 'type'}.channels",
+                          f"spec channels {sorted(current.channels)}; user has {sorted(world.grants(snap.user))}")
 
     def _delivery_from_view(self, snap: SyncSnapshot) -> None:
         assert snap.view is not None

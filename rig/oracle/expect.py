@@ -68,6 +68,8 @@ class World:
         self.history: dict[str, list[Revision]] = {}
         self._granting: set[str] = set()
         self._user_history: dict[str, _History] = {}
+        self._grants_cache: dict[str, tuple[int, Grants]] = {}
+        """user -> (step, grants): every change of state moves the step first, so a cached answer is current."""
         self._refresh()
 
     # Principals ------------------------------------------------------------------------------
@@ -110,6 +112,14 @@ class World:
 
     def grants(self, user: str) -> Grants:
         """Every channel `user` holds now and the rules that give it ({} when disabled or deleted)."""
+        cached = self._grants_cache.get(user)
+        if cached is not None and cached[0] == self.step:
+            return cached[1]
+        result = self._grants(user)
+        self._grants_cache[user] = (self.step, result)
+        return result
+
+    def _grants(self, user: str) -> Grants:
         if not self.active(user):
             return {}
         state = self.users[user]

@@ -13,6 +13,8 @@ One JSON object per line, ``"kind"`` first:
   store right after a replication that claimed to be caught up (or was refused). ``view`` (optional)
   is the gateway's own opinion at that moment: ``{"docs":{"id":{"rev":...,"deleted":...,
   "channels":[...]}},"channels":[user's all_channels]}``; it drives the spec-less check.
+  ``"scope":"leaks"`` (optional; default ``"all"``) marks a snapshot taken while other devices kept
+  writing (a load run): only leaks are sound there, so misses, stale and revocations are not checked.
 
 Every record may carry ``"t"`` (seconds, informative only). Order in the file is the order of events.
 """
@@ -29,6 +31,7 @@ from rig._errors import ConfigError
 
 PRINCIPAL_OPS = ("user", "delete_user", "role", "delete_role")
 OUTCOMES = ("caught_up", "auth_rejected", "error")
+SCOPES = ("all", "leaks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,8 @@ class SyncSnapshot:
     docs: dict[str, Held] = field(default_factory=dict)
     view: GatewayView | None = None
     t: float = 0.0
+    scope: str = "all"
+    """"all", or "leaks": taken mid-run, only what the device holds is checked (for leaks)."""
 
 
 Observation = PrincipalChange | WriteAttempt | SyncSnapshot
@@ -102,9 +107,12 @@ def to_json(obs: Observation) -> dict[str, Any]:
         "docs": {k: {"rev": v.rev, "deleted": v.deleted, "channels": sorted(v.channels)}
                  for k, v in obs.view.docs.items()},
         "channels": sorted(obs.view.channels)}
-    return {"kind": "sync", "device": obs.device, "user": obs.user, "outcome": obs.outcome,
-            "docs": {k: {"rev": v.rev, "deleted": v.deleted, "pending": v.pending} for k, v in obs.docs.items()},
-            "view": view, "t": obs.t}
+    record = {"kind": "sync", "device": obs.device, "user": obs.user, "outcome": obs.outcome,
+              "docs": {k: {"rev": v.rev, "deleted": v.deleted, "pending": v.pending} for k, v in obs.docs.items()},
+              "view": view, "t": obs.t}
+    if obs.scope != "all":
+        record["scope"] = obs.scope
+    return record
 
 
 def from_json(data: Any, where: str = "observation") -> Observation:
@@ -129,6 +137,9 @@ def from_json(data: Any, where: str = "observation") -> Observation:
         if kind == "sync":
             if data["outcome"] not in OUTCOMES:
                 raise ConfigError(f"{where}: outcome: one of {', '.join(OUTCOMES)}")
+            scope = data.get("scope", "all")
+            if scope not in SCOPES:
+                raise ConfigError(f"{where}: scope: one of {', '.join(SCOPES)}")
             docs = {str(k): Held(str(v["rev"]), bool(v.get("deleted", False)), bool(v.get("pending", False)))
                     for k, v in (data.get("docs") or {}).items()}
             raw_view = data.get("view")
@@ -139,7 +150,7 @@ def from_json(data: Any, where: str = "observation") -> Observation:
                                     for k, v in raw_view["docs"].items()},
                                    frozenset(raw_view.get("channels") or ()))
             return SyncSnapshot(str(data["device"]), str(data["user"]), str(data["outcome"]), docs, view,
-                                float(data.get("t", 0.0)))
+                                float(data.get("t", 0.0)), str(scope))
     except KeyError as exc:
         raise ConfigError(f"{where}: {exc.args[0]}: missing") from None
     except (TypeError, ValueError, AttributeError) as exc:

@@ -1,0 +1,259 @@
+"""A load run's workload drawn from a routing spec: principals, seeded grants, device writes. Pure.
+
+The spec names document types, their channels, grants and write rules, but
+not the users of a load run. :class:`RoutingWorkload` makes them up the same
+way in every process (deterministic in the scenario):
+
+- **users** ``user-0000`` ... in teams of ``team_size`` (team ids ``"0"``,
+  ``"1"``, ...); each gets the static channels of ``user_channels``
+  (templates over ``{user}`` and ``{team}``), the first user of each team the
+  roles ``lead_roles``; every spec role is created with its channels;
+- **grants**: for each type that carries ``access()`` grants (and no role
+  grants), one document per user written by the admin at seeding, its grant
+  target field set to the user and its other fields to the user's team; the
+  second user of each team also joins the next team;
+- **device writes** (:meth:`RoutingWorkload.write`): types without grants,
+  their fields solved from the write rules so the spec accepts the write
+  (``require user {F}``: the writer; ``require access P{F}S``: a channel the
+  writer holds; other fields: one or two made-up values); a share of writes
+  (``bad_write_share``) breaks a rule on purpose (a channel the writer lacks,
+  a role it does not have) into a fresh document, so the gateway must refuse
+  it. Legitimate documents are a few per device, rewritten (channels move as
+  their fields change) and now and then deleted.
+
+Types with role grants (``roles = [...]``) are never written: role changes
+mid-run are left to the conformance cases.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rig.oracle.expect import World
+from rig.oracle.observations import PrincipalChange, WriteAttempt
+from rig.oracle.routing import PLACEHOLDER, PUBLIC, DocType, RoutingSpec, Template
+
+_SINGLE = re.compile(r"^([^{}]*)\{([A-Za-z_][A-Za-z0-9_]*)\}([^{}]*)$")
+
+
+def user_name(index: int) -> str:
+    return f"user-{index:04d}"
+
+
+def _fields(doc_type: DocType) -> list[str]:
+    texts = [t.text for t in doc_type.channels] + [r.value.text for r in doc_type.require]
+    texts += [g.to.text for g in doc_type.access] + [c.text for g in doc_type.access for c in g.channels]
+    texts += [g.to.text for g in doc_type.roles] + [r.text for g in doc_type.roles for r in g.roles]
+    found: list[str] = []
+    for text in texts:
+        found += [f for f in PLACEHOLDER.findall(text) if f not in found]
+    return found
+
+
+def _weight(doc_type: DocType) -> float:
+    shared = {f for r in doc_type.require if r.kind == "access" for f in r.value.fields}
+    read_by_others = any(t.text == PUBLIC or shared & set(t.fields) for t in doc_type.channels)
+    return 4.0 if read_by_others else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    doc_id: str
+    body: dict[str, Any] | None
+    """None: a deletion."""
+    bad: bool = False
+    """Breaks a write rule on purpose (the spec rejects it)."""
+
+
+@dataclass(slots=True)
+class RoutingWorkload:
+    spec: RoutingSpec
+    users: int
+    team_size: int = 5
+    user_channels: tuple[str, ...] = ("user.{user}",)
+    lead_roles: tuple[str, ...] | None = None
+    """Roles of each team's first user; None: every role a write rule requires."""
+    bad_write_share: float = 0.05
+    docs_per_device: int = 4
+    delete_share: float = 0.05
+    _world: World | None = field(default=None, init=False, repr=False)
+    _kept: dict[str, dict[str, tuple[str, dict[str, Any] | None]]] = field(default_factory=dict, init=False,
+                                                                          repr=False)
+    """device -> slot -> (doc id, last body or None when deleted)."""
+    _channels: set[str] | None = field(default=None, init=False, repr=False)
+
+    # Who is who --------------------------------------------------------------------------------
+    def team(self, index: int) -> str:
+        return str(index // max(1, self.team_size))
+
+    def teams_of(self, index: int) -> list[str]:
+        teams = [self.team(index)]
+        extra = str(int(teams[0]) + 1)
+        if index % max(1, self.team_size) == 1 and int(extra) * self.team_size < self.users:
+            teams.append(extra)
+        return teams
+
+    def roles_of(self, index: int) -> tuple[str, ...]:
+        if index % max(1, self.team_size) != 0:
+            return ()
+        if self.lead_roles is not None:
+            return self.lead_roles
+        wanted = {r.value.text for t in self.spec.types.values() for r in t.require if r.kind == "role"}
+        return tuple(sorted(r for r in wanted if r in self.spec.roles))
+
+    def principals(self) -> list[PrincipalChange]:
+        changes = [PrincipalChange("role", role.name, role.channels) for role in self.spec.roles.values()]
+        for index in range(self.users):
+            name = user_name(index)
+            values = {"user": name, "team": self.team(index)}
+            channels: list[str] = []
+            for text in self.user_channels:
+                channels += [c for c in Template(text).expand(values) if c not in channels]
+            changes.append(PrincipalChange("user", name, tuple(channels), self.roles_of(index)))
+        return changes
+
+    def grant_types(self) -> list[DocType]:
+        return [t for t in self.spec.types.values() if t.access and not t.roles]
+
+    def writable_types(self) -> list[DocType]:
+        return [t for t in self.spec.types.values() if not t.access and not t.roles]
+
+    def grant_docs(self) -> list[tuple[str, dict[str, Any]]]:
+        """(doc id, body) of the documents the admin writes at seeding to give users their teams."""
+        docs = []
+        for doc_type in self.grant_types():
+            targets = {f for g in doc_type.access for f in g.to.fields}
+            for index in range(self.users):
+                name = user_name(index)
+                for n, team in enumerate(self.teams_of(index)):
+                    body: dict[str, Any] = {self.spec.type_field: doc_type.name}
+                    for name_field in _fields(doc_type):
+                        body[name_field] = name if name_field in targets else team
+                    docs.append((f"{doc_type.name}.{name}.{n}", body))
+        return docs
+
+    def seed_world(self) -> World:
+        """The spec's world after the principals and grants are in place (revisions made up)."""
+        if self._world is None:
+            world = World(self.spec)
+            for change in self.principals():
+                if change.op == "role":
+                    world.put_role(change.name, change.channels)
+                else:
+                    world.put_user(change.name, change.channels, change.roles, change.disabled)
+            for doc_id, body in self.grant_docs():
+                world.apply_write(doc_id, "1-seed", body, False)
+            self._world = world
+        return self._world
+
+    # Writes ------------------------------------------------------------------------------------
+    def seed_writes(self, user_index: int, count: int, rng: random.Random) -> list[Write]:
+        """Documents the admin writes for a user before the devices start (legitimate for that user)."""
+        writes = []
+        for n in range(count):
+            write = self._fresh(user_index, f"seed.{user_name(user_index)}.{n}", rng, bad=False)
+            if write is not None:
+                writes.append(write)
+        return writes
+
+    def write(self, user_index: int, device_key: str, rng: random.Random) -> Write | None:
+        """The next edit of one device of `user_index` (None: nothing this user may write)."""
+        if rng.random() < self.bad_write_share:
+            bad = self._fresh(user_index, f"{device_key}.bad{rng.randrange(1 << 30)}", rng, bad=True)
+            if bad is not None:
+                return bad
+        kept = self._kept.setdefault(device_key, {})
+        slot = f"{device_key}.{rng.randrange(self.docs_per_device)}"
+        previous = kept.get(slot)
+        if previous is not None and previous[1] is not None and rng.random() < self.delete_share:
+            kept[slot] = (previous[0], None)
+            return Write(previous[0], None)
+        write = self._fresh(user_index, slot, rng, bad=False,
+                            previous=previous[1] if previous is not None else None,
+                            doc_type=previous[0].split(".", 1)[0] if previous is not None else None)
+        if write is not None:
+            kept[slot] = (write.doc_id, write.body)
+        return write
+
+    def _fresh(self, user_index: int, doc_id: str, rng: random.Random, *, bad: bool,
+               previous: dict[str, Any] | None = None, doc_type: str | None = None) -> Write | None:
+        world = self.seed_world()
+        writer = user_name(user_index)
+        grants = world.grants(writer)
+        roles = world.user_roles(writer)
+        types = [t for t in self.writable_types() if doc_type is None or t.name == doc_type]
+        # A weighted random order: types that others get to read (shared or public channels) come first more often.
+        types.sort(key=lambda t: -rng.random() ** (1.0 / _weight(t)))
+        for candidate in types:
+            body = self._fill(candidate, writer, grants, roles, rng, bad=bad)
+            if body is None:
+                continue
+            if previous is not None:
+                body.update({k: previous[k] for k in candidate.immutable if k in previous})
+            return Write(f"{candidate.name}.{doc_id}", body, bad)
+        return None
+
+    def _fill(self, doc_type: DocType, writer: str, grants: dict[str, Any], roles: dict[str, Any],
+              rng: random.Random, *, bad: bool) -> dict[str, Any] | None:
+        """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None."""
+        body: dict[str, Any] = {self.spec.type_field: doc_type.name}
+        broken = False
+        for rule in doc_type.require:
+            if rule.kind == "role":
+                if rule.value.fields:
+                    return None
+                if rule.value.text not in roles:
+                    if not bad or broken:
+                        return None
+                    broken = True
+                continue
+            match = _SINGLE.match(rule.value.text)
+            if match is None:
+                return None
+            prefix, name, suffix = match.groups()
+            if rule.kind == "user":
+                mine = [writer]
+                others = [user_name(i) for i in range(min(self.users, 50)) if user_name(i) != writer]
+            else:
+                known = sorted({c[len(prefix):len(c) - len(suffix)] for c in self._universe()
+                                if c.startswith(prefix) and c.endswith(suffix)
+                                and len(c) > len(prefix) + len(suffix)})
+                mine = [v for v in known if f"{prefix}{v}{suffix}" in grants]
+                others = [v for v in known if v not in mine]
+            if name in body:
+                continue
+            if bad and not broken and others:
+                body[name], broken = rng.choice(others), True
+            elif mine:
+                body[name] = rng.choice(mine)
+            else:
+                return None
+        if bad and not broken:
+            return None
+        for name in _fields(doc_type):
+            if name not in body:
+                body[name] = sorted({f"{name[:3]}{rng.randrange(6)}" for _ in range(rng.randint(1, 2))})
+        return body
+
+    def _universe(self) -> set[str]:
+        """Every channel some user of the run holds."""
+        if self._channels is None:
+            world = self.seed_world()
+            self._channels = {c for i in range(self.users) for c in world.grants(user_name(i))}
+        return self._channels
+
+
+def seed_attempts(workload: RoutingWorkload, results: list[dict[str, Any]],
+                  docs: list[tuple[str, dict[str, Any]]], t: float) -> list[WriteAttempt]:
+    """Write observations for admin writes answered by `_bulk_docs` (one result per document, in order)."""
+    attempts = []
+    for (doc_id, body), result in zip(docs, results, strict=True):
+        accepted = "rev" in result and not result.get("error")
+        attempts.append(WriteAttempt(doc_id, None, accepted, body, rev=result.get("rev") if accepted else None,
+                                     status=None if accepted else int(result.get("status") or 0) or None,
+                                     detail="" if accepted else str(result.get("reason", result.get("error"))),
+                                     t=t))
+    return attempts
