@@ -20,6 +20,8 @@ from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient
 from rig.push import PushService, PushTarget
+from rig.replicator import EventKind, ReplicationEvent
+from rig.replicator.link import Observer
 
 if TYPE_CHECKING:
     from rig.faults.proxy import LinkProxies
@@ -110,20 +112,23 @@ class Fleet:
 
 
 def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, timeout: float = 120.0,
-               rounds: int = 3, barrier: Callable[[str], None] | None = None) -> list[str]:
+               rounds: int = 3, barrier: Callable[[str], None] | None = None,
+               observer: Callable[[DeviceRunner], Observer | None] | None = None) -> list[str]:
     """Push everything every device still holds, then pull on every device, until nothing moves.
 
     Pushes first for all devices, so no device pulls before another has pushed its last
     offline edit; a pull that resolves a conflict in the device's favour makes a revision
     to push, hence the further rounds. Across processes, `barrier(step)` returns once every
-    process has reached `step`, and all rounds run so the processes stay in step.
+    process has reached `step`, and all rounds run so the processes stay in step. `observer(runner)`
+    gives the replication observer of each device's pushes (an oracle's recorder), if any.
     """
     failures: list[str] = []
     for round_ in range(rounds):
         pushed = 0
         for runner in runners:
             try:
-                pushed += runner.device.sync(pull=False, timeout=timeout).docs_pushed
+                told = _acknowledging(runner, observer(runner) if observer is not None else None)
+                pushed += runner.device.sync(pull=False, timeout=timeout, observer=told).docs_pushed
             except Exception as exc:
                 failures.append(f"{runner.device.name}: push: {type(exc).__name__}: {exc}")
         if barrier is not None:
@@ -141,8 +146,21 @@ def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, 
     return failures
 
 
+def _acknowledging(runner: DeviceRunner, observer: Observer | None) -> Observer:
+    """Final pushes acknowledged by the gateway count as the device's acknowledged writes too."""
+    def observe(event: ReplicationEvent) -> None:
+        if event.kind is EventKind.PUSHED:
+            runner.acknowledged.append((event.doc_id, event.rev))
+        if observer is not None:
+            observer(event)
+    return observe
+
+
 def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner]) -> list[str]:
-    """Compare what each device holds with the gateway's own view of channels and users."""
+    """Compare what each device holds with the gateway's own view of channels and users.
+
+    A device may keep what the gateway refused (still pending) and revisions it wrote itself and
+    cannot read (a write into channels its user lacks): neither is a leak."""
     rows = admin.all_docs(db)
     docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
     channels_of: dict[str, set[str]] = {}
@@ -154,8 +172,12 @@ def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner])
         readable = channels_of[user]
         expected = {d: rev for d, (rev, chans) in docs.items() if "*" in readable or "!" in chans or readable & chans}
         held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
+        own = set(runner.acknowledged)
+        kept = {d.doc_id for d in runner.device.store.docs.values() if d.pending} | {
+            d for d, rev in held.items() if (d, rev) in own}
         problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}" for d in sorted(set(expected) - set(held))]
-        problems += [f"leak: {runner.device.name} holds {d} {held[d]}" for d in sorted(set(held) - set(expected))]
+        problems += [f"leak: {runner.device.name} holds {d} {held[d]}"
+                     for d in sorted(set(held) - set(expected) - kept)]
         problems += [f"stale: {runner.device.name} has {d} {held[d]}, gateway {expected[d]}"
                      for d in sorted(set(held) & set(expected)) if held[d] != expected[d]]
     return problems

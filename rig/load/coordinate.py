@@ -18,7 +18,6 @@ so the master seeds the gateway between hello and config.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import gevent
 
 from rig._errors import RigError
 from rig._paths import project_root
-from rig.load.process import RunConfig
+from rig.load.process import RunConfig, write_result
 from rig.load.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -98,7 +97,7 @@ class Coordinator:
     def _on_result(self, environment: Any, msg: Any) -> None:
         index = int(msg.data["index"])
         result = msg.data["result"]
-        (self.run_dir / f"worker-{index}.json").write_text(json.dumps(result))
+        write_result(self.run_dir, index, result)  # and the worker's observations, in a routing run
         self.results[index] = result
 
     def _wait(self, what: str, done: Callable[[], bool], timeout: float,

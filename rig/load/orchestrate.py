@@ -27,6 +27,11 @@ from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_datab
 from rig.load.results import check_thresholds, flat_metrics, machine, merge, throughput_agreement, write_csv
 from rig.load.scenario import Scenario
 from rig.load.users import DeviceUser, fire_locust_events, set_process
+from rig.oracle.render import render
+from rig.oracle.routing import load as load_spec
+from rig.oracle.run_check import check_run as check_run_dir
+from rig.oracle.run_check import summary_text as oracle_text
+from rig.oracle.run_check import write_findings
 
 _GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
                      "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
@@ -63,10 +68,21 @@ class Distribution:
         return self.local + self.remote
 
 
+def sync_function_for(scenario: Scenario, run_dir: Path, given: Path | None) -> Path | None:
+    """The database's sync function: the one given, else a routing scenario's spec rendered, else the default."""
+    if given is not None or scenario.routing is None:
+        return given
+    path = run_dir / "sync-rendered.js"
+    path.write_text(render(load_spec(scenario.routing.spec)))
+    return path
+
+
 def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, processes: int = 1,
-            endpoints: Sequence[Endpoint] | None = None, log: Any = print) -> list[RunConfig]:
+            endpoints: Sequence[Endpoint] | None = None, sync_function: Path | None = None,
+            log: Any = print) -> list[RunConfig]:
     """Seed the gateway (database with webhooks, users, documents) and write each process's run config."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    sync_function = sync_function_for(scenario, run_dir, sync_function)
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     if endpoints is None:
         endpoints = [Endpoint("127.0.0.1", free_port(), free_port()) for _ in range(processes)]
@@ -76,11 +92,14 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
         f"{scenario.fleet.users * scenario.workload.docs_per_user} seed documents")
     webhooks = [f"http://{e.host}:{e.push_port}/sg/doc-changed" for e in endpoints]
     # The gateway's own storage (on disk when it has a data directory), so its data survive a kill.
-    seed_gateway(admin, scenario, db, webhooks, server=getattr(gateway, "storage_url", None))
+    if scenario.routing is not None:
+        log(f"routing spec {scenario.routing.spec}; sync function {sync_function}")
+    seed_gateway(admin, scenario, db, webhooks, server=getattr(gateway, "storage_url", None),
+                 sync_function=sync_function, run_dir=run_dir)
     databases = getattr(gateway, "databases", None)
     if isinstance(databases, list) and all(spec.name != db for spec in databases):
         # Into the gateway's own config too, so that a restarted gateway serves it again.
-        databases.append(webhook_database(db, webhooks))
+        databases.append(webhook_database(db, webhooks, sync_function))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes)
     configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
@@ -92,7 +111,7 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
         distribution: Distribution | None = None, metrics: tuple[str, int] = ("127.0.0.1", 0),
         fail_if: list[str] | None = None, verify: bool = True, faults: Sequence[Fault] = (),
-        log: Any = print) -> int:
+        sync_function: Path | None = None, log: Any = print) -> int:
     """`metrics` (host, port): where this process serves its metrics (0: a free port for the devices'
     process, none for a master)."""
     spread = distribution or Distribution(local=workers)
@@ -103,12 +122,13 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     db = scenario.database
     run_dir.mkdir(parents=True, exist_ok=True)
+    sync_function = sync_function_for(scenario, run_dir, sync_function)
     environment = Environment(user_classes=[DeviceUser], events=events)
     csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     if spread.workers == 0:
         host, port = metrics
         endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
-        configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, log=log)
+        configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function, log=log)
         before = _gateway_counters(admin, db)
         started = time.time()
         _announce(scenario, endpoints, log)
@@ -116,7 +136,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     else:
         with MasterSession(environment, scenario, run_dir, spread, metrics, log) as session:
             endpoints = session.wait_for_workers()
-            configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, log=log)
+            configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
+                              log=log)
             session.configure(configs)
             before = _gateway_counters(admin, db)
             started = time.time()
@@ -135,6 +156,11 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     for side in ("pull", "push"):
         if agreement[f"{side}_difference_pct"] is not None:
             flat[f"{side}_rig_vs_gateway_pct"] = abs(agreement[f"{side}_difference_pct"])
+    oracle = None
+    if scenario.routing is not None and verify:
+        oracle = check_run_dir(load_spec(scenario.routing.spec), run_dir)
+        write_findings(run_dir, oracle)
+        flat.update(oracle.figures())
     failed = check_thresholds(fail_if or [], flat)
     version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
     names = totals["device_names"]
@@ -152,7 +178,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "faults": outage_costs(injector.outages, measurements),
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
                              "rig_metrics": [f"http://{e.host}:{e.metrics_port}/metrics" for e in endpoints]},
-               "started_at": started}
+               "started_at": started, "sync_function": str(sync_function or "default"),
+               "routing_spec": str(scenario.routing.spec) if scenario.routing else None,
+               "oracle": oracle.as_dict() if oracle is not None else None}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
     _write_report(run_dir, log)
@@ -224,6 +252,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
     durability = summary["durability"]
     log(f"  acknowledged writes: {durability['checked']} checked on the gateway, lost {durability['lost']}, "
         f"duplicated {durability['duplicated']}")
+    if summary.get("oracle"):
+        log("  " + oracle_text(summary["oracle"]).replace("\n", "\n  "))
     for row in summary["faults"]:
         took = "never came back" if row["seconds"] is None else f"gateway back after {row['seconds']:.1f} s"
         sync = row["wake_to_caught_up_s_real"]

@@ -20,12 +20,15 @@ from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
 from rig.device.lifecycle import AppState
 from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
-from rig.device.runner import DeviceRunner
+from rig.device.runner import DeviceRunner, Editor
 from rig.gateway import AdminClient, DatabaseSpec
+from rig.load.observe import DeviceRecorder, ObservationLog, routing_editor, routing_workload, seed_routing
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
 from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry
 from rig.push import PushService, PushTarget
+from rig.replicator import ReplicationEvent
+from rig.replicator.link import Observer
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,11 @@ class LoadProcess:
         self.registry.register(DeviceStateCollector(lambda: [r.lifecycle.state.value for r in self.runners]))
         self.registry.register(PushCollector(lambda: [self.push.counters]))
         self._editor = team_editor(self.scenario.team_size)
+        routing = self.scenario.routing
+        self.workload = routing_workload(self.scenario) if routing is not None else None
+        # Written where this process runs and handed over at the end (a worker writes nothing in the run dir).
+        self.observations = None if routing is None else ObservationLog.temporary(config.worker_index)
+        self.recorders: dict[str, DeviceRecorder] = {}
         self._lock = threading.Lock()
         self._next = config.worker_index
         self.started_at: float | None = None
@@ -119,9 +127,18 @@ class LoadProcess:
         name = user_name(user_index)
         device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
                                name=f"{name}/{profile.name}/{ordinal}")
+        editor: Editor = self._editor
+        observer: Observer = self.metrics.on_replication_event
+        routing = self.scenario.routing
+        if self.workload is not None and self.observations is not None and routing is not None:
+            recorder = DeviceRecorder(self.observations, device, snapshot_every_s=routing.snapshot_every_s,
+                                      max_snapshots=routing.max_snapshots)
+            self.recorders[device.name] = recorder
+            editor = routing_editor(self.workload, user_index, f"d{ordinal}", recorder)
+            observer = _tee(self.metrics.on_replication_event, recorder.on_event)
         runner = DeviceRunner(device, profile, rng=random.Random(self.scenario.seed * 1_000_003 + ordinal),
                               time_scale=self.config.time_scale, measurements=self.measurements,
-                              editor=self._editor, observer=self.metrics.on_replication_event)
+                              editor=editor, observer=observer)
         self.push.register(PushTarget(device.name, name, runner.deliver_push, runner.accepts_push), profile.push)
         with self._lock:
             self.runners.append(runner)
@@ -142,6 +159,18 @@ class LoadProcess:
                 raise RuntimeError(f"worker {self.config.worker_index}: other workers never reached {step!r}")
             time.sleep(0.2)
 
+    def _final_snapshots(self, failures: list[str], *, record: bool) -> dict[str, Any] | None:
+        """After the final sync: settle each device's revisions, record its whole store, close the log."""
+        if self.observations is None:
+            return None
+        failed = {line.split(": ", 1)[0] for line in failures}
+        for name, recorder in self.recorders.items():
+            recorder.settle()
+            if record:
+                recorder.snapshot(outcome="error" if name in failed else "caught_up")
+        self.observations.close()
+        return dict(self.observations.counts)
+
     def finish(self, *, verify: bool = True, write: bool = True) -> dict[str, Any]:
         """Final sync of every device, the check of what each holds, and (`write`) this process's results file."""
         problems: list[str] = []
@@ -149,9 +178,12 @@ class LoadProcess:
         samples = self.sampler.stop()
         barrier = self.barrier if self.config.worker_count > 1 else None
         if verify and (self.runners or barrier):  # a process without devices still keeps the others in step
+            recorders = self.recorders
             failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
-                                  rounds=2 if barrier else 3)
+                                  rounds=2 if barrier else 3,
+                                  observer=lambda r: recorders[r.device.name].on_event if recorders else None)
             problems = verify_devices(self.admin, self.config.database, self.runners)
+        observed = self._final_snapshots(failures, record=verify)
         self.push.stop()
         result = {"worker_index": self.config.worker_index, "devices": len(self.runners),
                   "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
@@ -161,26 +193,52 @@ class LoadProcess:
                   "retries": sum(r.retries for r in self.runners),
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
-                                   for doc_id, rev in r.acknowledged]}
+                                   for doc_id, rev in r.acknowledged],
+                  "observations": observed}
+        if self.observations is not None:
+            # Into the run directory here, or to the master with the results (rig.load.coordinate).
+            result[OBSERVATIONS_KEY] = self.observations.take()
         if write:
-            out = Path(self.config.run_dir) / f"worker-{self.config.worker_index}.json"
-            out.write_text(json.dumps(result))
+            write_result(Path(self.config.run_dir), self.config.worker_index, result)
         if self._metrics_server is not None:
             self._metrics_server[0].shutdown()
         return result
 
 
-def webhook_database(db: str, webhooks: list[str]) -> DatabaseSpec:
+OBSERVATIONS_KEY = "observations_jsonl"
+
+
+def write_result(run_dir: Path, index: int, result: dict[str, Any]) -> None:
+    """RUN_DIR/worker-INDEX.json, and the process's observations (if any) as RUN_DIR/observations-INDEX.jsonl."""
+    text = result.pop(OBSERVATIONS_KEY, None)
+    if text is not None:
+        (run_dir / f"observations-{index}.jsonl").write_text(text)
+    (run_dir / f"worker-{index}.json").write_text(json.dumps(result))
+
+
+def _tee(first: Observer, second: Observer) -> Observer:
+    def both(event: ReplicationEvent) -> None:
+        first(event)
+        second(event)
+    return both
+
+
+def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = None) -> DatabaseSpec:
     """The run's database: every document change posted to every process's push service."""
     handlers = [{"handler": "webhook", "url": url, "timeout": 5, "options": {"winning_rev_only": True}}
                 for url in webhooks]
-    return DatabaseSpec(db, extra={"event_handlers": {"document_changed": handlers}})
+    return DatabaseSpec(db, sync_function=sync_function, extra={"event_handlers": {"document_changed": handlers}})
 
 
 def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list[str], *,
-                 server: str | None = None) -> None:
-    """Create the database (its webhook pointing at every push service), the users and their documents."""
-    admin.create_database_from_spec(webhook_database(db, webhooks), server=server)
+                 server: str | None = None, sync_function: Path | None = None, run_dir: Path | None = None) -> None:
+    """Create the database (its webhook pointing at every push service), the users and their documents.
+
+    A routing scenario seeds the spec's workload instead, recording it in `run_dir` for the oracle."""
+    admin.create_database_from_spec(webhook_database(db, webhooks, sync_function), server=server)
+    if scenario.routing is not None:
+        seed_routing(admin, scenario, db, run_dir or Path("."))
+        return
     workload = scenario.workload
     rng = random.Random(scenario.seed)
     docs: list[dict[str, Any]] = []

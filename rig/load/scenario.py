@@ -25,6 +25,23 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class Routing:
+    """A workload drawn from a routing spec, judged by the oracle (see rig.oracle.workload)."""
+
+    spec: Path
+    user_channels: tuple[str, ...] = ("user.{user}",)
+    """Static channels of every user: templates over {user} and {team}."""
+    lead_roles: tuple[str, ...] | None = None
+    """Roles of each team's first user (default: every role a write rule requires)."""
+    bad_write_share: float = 0.05
+    """Share of device writes that break a write rule on purpose (the gateway must refuse them)."""
+    snapshot_every_s: float = 15.0
+    """A device records what it holds at a checkpoint at most this often (real seconds)..."""
+    max_snapshots: int = 3
+    """... and at most this many times during the run (the final one comes on top)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     path: Path
@@ -37,6 +54,7 @@ class Scenario:
     seed: int = 1
     database: str = "rig"
     workload: Workload = Workload()
+    routing: Routing | None = None
 
     @property
     def device_count(self) -> int:
@@ -45,7 +63,9 @@ class Scenario:
 
 _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int, "time_scale": float,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
-        "workload": dict}
+        "workload": dict, "routing": dict}
+_ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
+            "snapshot_every_s": float, "max_snapshots": int}
 
 
 def _typed(value: Any, kind: type, where: str, path: Path) -> Any:
@@ -98,9 +118,42 @@ def load_scenario(path: Path) -> Scenario:
     for share in ("attachment_share", "start_awake_fraction"):
         if getattr(workload, share) > 1:
             raise ConfigError(f"{path}: workload.{share} is a share, at most 1")
+    routing = _routing(data.pop("routing"), path) if "routing" in data else None
     if data.get("time_scale", 1.0) <= 0:
         raise ConfigError(f"{path}: time_scale must be positive")
-    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, **data)
+    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, routing=routing, **data)
+
+
+def routing_spec_path(ref: str, base: Path | None = None) -> Path:
+    """A routing spec by name (gateway_config/routing/NAME.toml) or by path (relative to `base` or the cwd)."""
+    if not ref.endswith(".toml"):
+        return project_root() / "gateway_config" / "routing" / f"{ref}.toml"
+    path = Path(ref)
+    if not path.is_absolute() and base is not None and (base / path).is_file():
+        return base / path
+    return path
+
+
+def _routing(table: dict[str, Any], path: Path) -> Routing:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _ROUTING:
+            raise ConfigError(f"{path}: unknown key 'routing.{key}'{did_you_mean(key, _ROUTING)} "
+                              f"(known: {', '.join(_ROUTING)})")
+        value = _typed(value, _ROUTING[key], f"routing.{key}", path)
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: routing.{key} must be a list of strings")
+            value = tuple(value)
+        values[key] = value
+    if "spec" not in values:
+        raise ConfigError(f"{path}: routing.spec: missing (a routing spec name, e.g. \"teams\", or a .toml path)")
+    spec = routing_spec_path(values.pop("spec"), path.parent)
+    if not spec.is_file():
+        raise ConfigError(f"{path}: routing.spec: no routing spec at {spec}")
+    if values.get("bad_write_share", 0.0) > 1:
+        raise ConfigError(f"{path}: routing.bad_write_share is a share, at most 1")
+    return Routing(spec=spec, **values)
 
 
 def find_scenario(ref: str) -> Scenario:
