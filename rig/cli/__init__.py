@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, conform, device, gateway, image, report, run, walkthrough
+    from rig.cli import bench, check, conform, device, gateway, image, report, run, walkthrough
 
     gateway.register(commands)
     image.register(commands)
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     run.register(commands)
     conform.register(commands)
     report.register(commands)
+    check.register(commands)
     return parser
 
 

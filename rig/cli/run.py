@@ -55,6 +55,9 @@ def register(commands: Any) -> None:
     run.add_argument("--data-dir", type=Path,
                      help="keep the local gateway's rosmar data in this directory (default: in memory; "
                           "RUN_DIR/gateway-data when a kill or restart fault is given, so data survive it)")
+    run.add_argument("--sync-function", type=Path, metavar="FILE.js",
+                     help="the database's sync function (default: a routing scenario's spec rendered, else "
+                          "gateway_config/sync/default.js); the oracle still judges against the scenario's spec")
     run.set_defaults(handler=_run)
 
     worker = commands.add_parser(
@@ -98,7 +101,10 @@ def _run(args: argparse.Namespace) -> int:
     spread = Distribution(local=args.workers, remote=args.expect_workers, bind_host=args.master_bind_host,
                           port=args.master_port, timeout=args.worker_timeout)
     options: dict[str, Any] = {"distribution": spread, "metrics": (args.metrics_host, args.metrics_port),
-                               "fail_if": args.fail_if, "verify": not args.no_verify}
+                               "fail_if": args.fail_if, "verify": not args.no_verify,
+                               "sync_function": args.sync_function}
+    if args.sync_function is not None and not args.sync_function.is_file():
+        raise ConfigError(f"--sync-function: no such file: {args.sync_function}")
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
@@ -107,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--gateway-url needs --admin-url (the rig creates users through the admin API)")
         remote = UrlGateway(args.gateway_url, args.admin_url, args.metrics_url)
         if args.prepare_only:
-            config = prepare(scenario, remote, run_dir)[0]
+            config = prepare(scenario, remote, run_dir, sync_function=args.sync_function)[0]
             print(f"prepared {scenario.device_count} devices of {scenario.name!r}; now run locust's web UI with:")
             print(f"  RIG_RUN_CONFIG={run_dir}/run-config-0.json locust -f {LOCUSTFILE} "
                   f"--users {scenario.device_count} --spawn-rate {scenario.ramp_per_s:g}")
