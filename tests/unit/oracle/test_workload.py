@@ -1,0 +1,118 @@
+"""A load run's workload drawn from the routing spec, and the oracle over a run's merged observation files."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rig._errors import ConfigError
+from rig.conformance import default_spec_path
+from rig.oracle import Held, Kind, PrincipalChange, RoutingSpec, SyncSnapshot, WriteAttempt, load, write_jsonl
+from rig.oracle.observations import read_jsonl
+from rig.oracle.run_check import check_run, run_observations, write_findings
+from rig.oracle.workload import RoutingWorkload, user_name
+
+
+@pytest.fixture(scope="module")
+def spec() -> RoutingSpec:
+    return load(default_spec_path())
+
+
+def test_principals_and_team_grants(spec: RoutingSpec) -> None:
+    workload = RoutingWorkload(spec, users=12, team_size=4)
+    changes = workload.principals()
+    assert {c.name for c in changes if c.op == "role"} == set(spec.roles)
+    users = {c.name: c for c in changes if c.op == "user"}
+    assert len(users) == 12
+    assert users["user-0000"].roles == ("lead",) and users["user-0001"].roles == ()
+    assert users["user-0005"].channels == ("user.user-0005",)
+    world = workload.seed_world()
+    assert "team.1" in world.grants("user-0005") and "team.0" not in world.grants("user-0005")
+    # The second user of a team also joins the next one (not past the last team).
+    assert {"team.0", "team.1"} <= set(world.grants("user-0001"))
+    assert "team.3" not in world.grants("user-0009")
+    assert "leads" in world.grants("user-0004")
+
+
+def test_device_writes_are_accepted_by_the_spec_except_the_deliberate_ones(spec: RoutingSpec) -> None:
+    workload = RoutingWorkload(spec, users=20, bad_write_share=0.1)
+    world = workload.seed_world()
+    rng = random.Random(3)
+    outcomes: Counter[tuple[str, bool, bool]] = Counter()
+    for n in range(2000):
+        user = n % 20
+        write = workload.write(user, f"d{user}", rng)
+        assert write is not None
+        if write.body is None:
+            outcomes[("delete", False, True)] += 1
+            continue
+        decision = world.decide(write.doc_id, user_name(user), write.body, False)
+        assert decision.accepted is not write.bad, (write, decision)
+        if decision.accepted:
+            world.apply_write(write.doc_id, f"{n}-x", write.body, False)
+        outcomes[(write.body["type"], write.bad, decision.accepted)] += 1
+    kinds = {kind for kind, _, _ in outcomes}
+    assert {"note", "tagged", "announcement", "delete"} <= kinds
+    assert outcomes[("note", False, True)] > outcomes[("tagged", False, True)]  # shared types come first
+    assert sum(n for (_, bad, _), n in outcomes.items() if bad) > 50
+    # Announcements only from leads (the first user of each team); the others' are the refused ones.
+    assert "membership" not in kinds and "promotion" not in kinds
+
+
+def test_same_workload_in_every_process(spec: RoutingSpec) -> None:
+    first, second = RoutingWorkload(spec, users=10), RoutingWorkload(spec, users=10)
+    assert first.grant_docs() == second.grant_docs()
+    assert first.seed_writes(3, 4, random.Random(1)) == second.seed_writes(3, 4, random.Random(1))
+
+
+def _files(tmp_path: Path) -> Path:
+    """Two processes' files: the reader's snapshot file sorts before the writer's, but is later in time."""
+    write_jsonl(tmp_path / "observations-seed.jsonl", [
+        PrincipalChange("user", "ann", ("user.ann",), t=1.0), PrincipalChange("user", "bob", ("user.bob",), t=1.0),
+        PrincipalChange("user", "eve", ("user.eve",), t=1.0),
+        WriteAttempt("m-ann", None, True, {"type": "membership", "member": "ann", "team": "red"}, rev="1-a", t=2.0),
+        WriteAttempt("m-bob", None, True, {"type": "membership", "member": "bob", "team": "red"}, rev="1-b", t=2.0)])
+    write_jsonl(tmp_path / "observations-0.jsonl", [
+        SyncSnapshot("bob-1", "bob", "caught_up", {"n1": Held("1-n")}, t=5.0, scope="leaks"),
+        SyncSnapshot("eve-1", "eve", "caught_up", {"n1": Held("1-n")}, t=5.5, scope="leaks"),
+        SyncSnapshot("bob-1", "bob", "caught_up", {"n1": Held("1-n")}, t=9.0),
+        SyncSnapshot("eve-1", "eve", "caught_up", {}, t=9.0)])
+    write_jsonl(tmp_path / "observations-1.jsonl", [
+        WriteAttempt("n1", "ann", True, {"type": "note", "owner": "ann", "team": "red"}, rev="1-n",
+                     device="ann-1", t=3.0),
+        SyncSnapshot("ann-1", "ann", "caught_up", {"n1": Held("1-n")}, t=9.0)])
+    return tmp_path
+
+
+def test_run_check_merges_files_by_time_and_finds_a_mid_run_leak(tmp_path: Path, spec: RoutingSpec) -> None:
+    clean = check_run(spec, _files(tmp_path))
+    leaked = [f for f in clean.findings if f.kind is Kind.LEAK]
+    assert [(f.doc, f.user, f.device, f.rule) for f in leaked] == [("n1", "eve", "eve-1", "note.channels")]
+    assert clean.counts["miss"] == 0 and len(clean.findings) == 1
+    assert clean.snapshots_final == 3 and clean.snapshots_mid_run == 2
+    assert clean.docs_visible == 2  # bob and ann must hold the note; eve must not
+    figures = clean.figures()
+    assert figures["oracle_leaks"] == 1 and figures["oracle_misses"] == 0 and figures["oracle_findings"] == 1
+    path = write_findings(tmp_path, clean)
+    assert '"oracle_leaks"' not in path.read_text() and '"leak": 1' in path.read_text()
+    order = [type(o).__name__ for o in run_observations(tmp_path)]
+    assert order.index("WriteAttempt") < order.index("SyncSnapshot")
+
+
+def test_a_mid_run_snapshot_is_checked_for_leaks_only(tmp_path: Path, spec: RoutingSpec) -> None:
+    write_jsonl(tmp_path / "observations-0.jsonl", [
+        PrincipalChange("user", "bob", ("user.bob",), t=1.0),
+        WriteAttempt("m-bob", None, True, {"type": "membership", "member": "bob", "team": "red"}, rev="1-b", t=1.5),
+        WriteAttempt("n1", "bob", True, {"type": "note", "owner": "bob", "team": "red"}, rev="1-n", device="b", t=2.0),
+        SyncSnapshot("bob-2", "bob", "caught_up", {}, t=3.0, scope="leaks")])
+    assert check_run(spec, tmp_path).findings == []  # the same snapshot in full scope would be a miss
+    snap = list(read_jsonl(tmp_path / "observations-0.jsonl"))[-1]
+    assert isinstance(snap, SyncSnapshot) and snap.scope == "leaks"
+
+
+def test_no_observations_is_a_clear_error(tmp_path: Path, spec: RoutingSpec) -> None:
+    with pytest.raises(ConfigError, match="no observations"):
+        check_run(spec, tmp_path)
