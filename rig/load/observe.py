@@ -4,8 +4,10 @@
   and users (``principal``), the admin's grant and seed documents (``write``).
 - ``observations-N.jsonl`` (one per load process): every revision a device
   made, once its outcome is known (``write``: acknowledged, refused with its
-  status, or inferred from the device's store when the reply was lost, e.g. a
-  budget kill or a 304 for a revision the gateway already had); what a device
+  status, or inferred after the final sync from the device's store: an
+  ancestor of the revision the gateway is known to hold, i.e. a revision a
+  newer edit superseded before it was pushed, or whose reply was lost to a
+  budget kill or answered 304); what a device
   holds when it saves a checkpoint (the end of a one-shot replication, every few
   seconds of a continuous one), at most every ``snapshot_every_s`` and
   ``max_snapshots`` times (``sync`` with ``scope: leaks``: other devices keep
@@ -160,14 +162,17 @@ class DeviceRecorder:
         self.log.record(SyncSnapshot(self.device.name, self.user, outcome, docs, None, time.time(), scope))
 
     def settle(self) -> None:
-        """Revisions whose reply never came: on the gateway if the device's store says so (else dropped)."""
+        """Revisions without an answer: on the gateway if the device's store says so (else dropped).
+
+        Mostly revisions a newer edit superseded before a push (the gateway gets only their ids, as
+        history), and replies lost to a cut connection or a 304 (the gateway already had it)."""
         for (doc_id, rev), (body, t) in sorted(self._made.items(), key=lambda item: item[1][1]):
             doc = self.device.store.get(doc_id)
             known = [doc.rev, *doc.history] if doc is not None else []
             if doc is not None and doc.remote_rev in known and rev in known[known.index(doc.remote_rev):]:
                 self.log.record(WriteAttempt(doc_id, self.user, True, body, body is None, rev=rev,
-                                             device=self.device.name, detail="inferred: the gateway has it",
-                                             t=t))
+                                             device=self.device.name, t=t,
+                                             detail="inferred: an ancestor of the gateway's revision"))
                 self.log.counts["inferred"] += 1
             else:
                 self.log.counts["unresolved"] += 1
