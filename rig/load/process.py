@@ -22,6 +22,7 @@ from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient, DatabaseSpec
+from rig.load.links import ProcessLinks, links_wanted
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
 from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry
@@ -46,6 +47,8 @@ class RunConfig:
     metrics_port: int = 0
     bind_host: str = "127.0.0.1"
     """Where this process's push service and metrics endpoint listen (0.0.0.0 in a container)."""
+    netdown_flag: str = ""
+    """Local netdown: the file whose presence takes every device link down (`rig.faults.netdown`)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -95,6 +98,10 @@ class LoadProcess:
         self.started_at: float | None = None
         """When the first device of this process started (the run's clock for its duration)."""
         self._metrics_server: Any = None
+        self.links: ProcessLinks | None = None
+        if links_wanted(self.scenario.links, netdown=bool(config.netdown_flag)):
+            self.links = ProcessLinks(config.public_url, self.scenario.links, seed=self.scenario.seed,
+                                      netdown_flag=config.netdown_flag)
         self.sampler = Sampler(lambda: fleet_sample(self.runners, self.measurements, self.registry,
                                                     self.admin if config.worker_index == 0 else None,
                                                     config.database))
@@ -119,6 +126,8 @@ class LoadProcess:
         name = user_name(user_index)
         device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
                                name=f"{name}/{profile.name}/{ordinal}")
+        if self.links is not None:
+            self.links.route(device, profile, ordinal)
         runner = DeviceRunner(device, profile, rng=random.Random(self.scenario.seed * 1_000_003 + ordinal),
                               time_scale=self.config.time_scale, measurements=self.measurements,
                               editor=self._editor, observer=self.metrics.on_replication_event)
@@ -147,6 +156,10 @@ class LoadProcess:
         problems: list[str] = []
         failures: list[str] = []
         samples = self.sampler.stop()
+        links = None
+        if self.links is not None:
+            ProcessLinks.go_direct(self.runners)  # the final check does not wait on shaped links
+            links = self.links.close()
         barrier = self.barrier if self.config.worker_count > 1 else None
         if verify and (self.runners or barrier):  # a process without devices still keeps the others in step
             failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
@@ -159,6 +172,8 @@ class LoadProcess:
                   "device_errors": sum(len(r.errors) for r in self.runners),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
+                  "protocol_errors": {r.device.name: r.protocol_errors for r in self.runners if r.protocol_errors},
+                  "links": links,
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged]}

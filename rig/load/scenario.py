@@ -25,6 +25,20 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class Links:
+    """How devices reach the gateway during the load phase (the final check always goes direct)."""
+
+    enabled: bool = True
+    """Each device through a loopback proxy of the link class drawn from its profile's `[link]` mix."""
+    cut_after_s: float | None = None
+    """Cut every device connection this many real seconds after it opened (CutPlan): mid-replication drops."""
+    cut_after_down_bytes: int | None = None
+    """Cut every device connection once this many bytes went gateway to device."""
+    cut_reset: bool = True
+    """A cut is a TCP reset (ECONNRESET at the device), or False for a plain close (EOF)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     path: Path
@@ -37,6 +51,7 @@ class Scenario:
     seed: int = 1
     database: str = "rig"
     workload: Workload = Workload()
+    links: Links = Links()
 
     @property
     def device_count(self) -> int:
@@ -45,12 +60,15 @@ class Scenario:
 
 _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int, "time_scale": float,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
-        "workload": dict}
+        "workload": dict, "links": dict}
+_LINKS: dict[str, type] = {"enabled": bool, "cut_after_s": float, "cut_after_down_bytes": int, "cut_reset": bool}
 
 
 def _typed(value: Any, kind: type, where: str, path: Path) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is bool and isinstance(value, bool):
+        return value
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{path}: {where} must be {kind.__name__}, not {value!r}")
     if isinstance(value, int | float) and value < 0:
@@ -98,9 +116,23 @@ def load_scenario(path: Path) -> Scenario:
     for share in ("attachment_share", "start_awake_fraction"):
         if getattr(workload, share) > 1:
             raise ConfigError(f"{path}: workload.{share} is a share, at most 1")
+    links = _links(data.pop("links", {}), path)
     if data.get("time_scale", 1.0) <= 0:
         raise ConfigError(f"{path}: time_scale must be positive")
-    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, **data)
+    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, links=links, **data)
+
+
+def _links(table: dict[str, Any], path: Path) -> Links:
+    values = {}
+    for key, value in table.items():
+        if key not in _LINKS:
+            raise ConfigError(f"{path}: unknown key 'links.{key}'{did_you_mean(key, _LINKS)} "
+                              f"(known: {', '.join(_LINKS)})")
+        values[key] = _typed(value, _LINKS[key], f"links.{key}", path)
+    for key in ("cut_after_s", "cut_after_down_bytes"):
+        if values.get(key) == 0:
+            raise ConfigError(f"{path}: links.{key} must be positive (leave it out for no cuts)")
+    return Links(**values)
 
 
 def find_scenario(ref: str) -> Scenario:
