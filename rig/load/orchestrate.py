@@ -161,7 +161,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
                "durability": durability.as_dict(), "throughput_agreement": agreement,
                "faults": outage_costs(injector.outages, measurements),
-               "links": totals["links"],
+               "links": totals["links"], "device_errors_by_kind": totals["device_errors_by_kind"],
                "protocol_errors": {"total": int(flat["protocol_errors"]),
                                    "devices": dict(sorted(totals["protocol_errors"].items())[:100])},
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
@@ -234,7 +234,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
     push = summary["push"]
     log("  push service: " + ", ".join(f"{k} {v}" for k, v in push.items()))
     log(f"  after a final sync: leaks {figures['leaks']:.0f}, misses {figures['misses']:.0f}, "
-        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}, retries {figures['retries']:.0f}")
+        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}{_kinds(summary)}, "
+        f"retries {figures['retries']:.0f}")
     durability = summary["durability"]
     log(f"  acknowledged writes: {durability['checked']} checked on the gateway, lost {durability['lost']}, "
         f"duplicated {durability['duplicated']}")
@@ -263,6 +264,11 @@ def _print_links(summary: dict[str, Any], log: Any) -> None:
     if errors["total"]:
         log(f"  protocol errors: {errors['total']} on {len(errors['devices'])} device(s), e.g. "
             + ", ".join(f"{name} {count}" for name, count in list(errors["devices"].items())[:3]))
+
+
+def _kinds(summary: dict[str, Any]) -> str:
+    kinds = sorted(summary["device_errors_by_kind"].items(), key=lambda item: -item[1])
+    return "" if not kinds else " (" + ", ".join(f"{kind} {count}" for kind, count in kinds[:4]) + ")"
 
 
 def _s(value: float | None) -> str:

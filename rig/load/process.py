@@ -8,6 +8,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,6 +171,7 @@ class LoadProcess:
                   "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
                   "final_sync_failures": failures, "verify_problems": problems,
                   "device_errors": sum(len(r.errors) for r in self.runners),
+                  "device_errors_by_kind": dict(Counter(e.split(":", 1)[0] for r in self.runners for e in r.errors)),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
                   "protocol_errors": {r.device.name: r.protocol_errors for r in self.runners if r.protocol_errors},

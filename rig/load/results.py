@@ -23,13 +23,16 @@ _THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$
 def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
-                              "push": {}, "workers": 0, "device_names": [], "protocol_errors": {}}
+                              "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
+                              "device_errors_by_kind": {}}
     links = []
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
         totals["workers"] += 1
         totals["devices"] += data["devices"]
         totals["device_errors"] += data["device_errors"]
+        for kind, count in (data.get("device_errors_by_kind") or {}).items():
+            totals["device_errors_by_kind"][kind] = totals["device_errors_by_kind"].get(kind, 0) + count
         totals["final_sync_failures"] += data["final_sync_failures"]
         totals["verify_problems"] += data["verify_problems"]
         totals["device_names"] += data.get("device_names", [])
