@@ -1,6 +1,6 @@
 """A load process's device links: each device through the proxy of its link class, cuts, netdown.
 
-With the scenario's `[links]` on (the default) every device of the process connects
+With the scenario's `[links] enabled = true` every device of the process connects
 through a loopback `LinkProxy` shaped as the link class drawn from its profile's `[link]`
 mix; the draw depends only on the scenario's seed and the device's ordinal, so a device
 has the same link in every process layout. With links off but cuts or a netdown asked

@@ -28,8 +28,11 @@ class Workload:
 class Links:
     """How devices reach the gateway during the load phase (the final check always goes direct)."""
 
-    enabled: bool = True
-    """Each device through a loopback proxy of the link class drawn from its profile's `[link]` mix."""
+    enabled: bool = False
+    """Each device through a loopback proxy of the link class drawn from its profile's `[link]` mix.
+
+    Off unless asked for: the proxies run in the load process and cost CPU there (about half as
+    much again as the devices themselves in the demo), and devices on slow links sync slower."""
     cut_after_s: float | None = None
     """Cut every device connection this many real seconds after it opened (CutPlan): mid-replication drops."""
     cut_after_down_bytes: int | None = None

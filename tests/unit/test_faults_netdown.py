@@ -168,10 +168,10 @@ def test_link_results_merge_per_class_across_processes() -> None:
     assert merge_links([None, None]) is None
 
 
-def test_scenario_links_default_on_and_are_checked(tmp_path: Path) -> None:
+def test_scenario_links_default_off_and_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text('fleet = "demo"\n')
-    assert load_scenario(path).links == Links()
+    assert load_scenario(path).links == Links() and not Links().enabled
     path.write_text('fleet = "demo"\n[links]\nenabled = false\ncut_after_s = 4\n')
     links = load_scenario(path).links
     assert not links.enabled and cut_plan(links) is not None and cut_plan(links).after_s == 4.0  # type: ignore[union-attr]
