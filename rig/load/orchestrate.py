@@ -162,6 +162,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "durability": durability.as_dict(), "throughput_agreement": agreement,
                "faults": outage_costs(injector.outages, measurements),
                "links": totals["links"], "device_errors_by_kind": totals["device_errors_by_kind"],
+               "device_error_samples": totals["device_error_samples"],
                "protocol_errors": {"total": int(flat["protocol_errors"]),
                                    "devices": dict(sorted(totals["protocol_errors"].items())[:100])},
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,

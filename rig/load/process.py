@@ -172,6 +172,7 @@ class LoadProcess:
                   "final_sync_failures": failures, "verify_problems": problems,
                   "device_errors": sum(len(r.errors) for r in self.runners),
                   "device_errors_by_kind": dict(Counter(e.split(":", 1)[0] for r in self.runners for e in r.errors)),
+                  "device_error_samples": error_samples(self.runners),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
                   "protocol_errors": {r.device.name: r.protocol_errors for r in self.runners if r.protocol_errors},
@@ -185,6 +186,17 @@ class LoadProcess:
         if self._metrics_server is not None:
             self._metrics_server[0].shutdown()
         return result
+
+
+def error_samples(runners: list[DeviceRunner], per_kind: int = 3) -> dict[str, list[str]]:
+    """A few messages of each kind of device error, each with the device's name."""
+    samples: dict[str, list[str]] = {}
+    for runner in runners:
+        for error in runner.errors:
+            kept = samples.setdefault(error.split(":", 1)[0], [])
+            if len(kept) < per_kind:
+                kept.append(f"{runner.device.name}: {error[:300]}")
+    return samples
 
 
 def webhook_database(db: str, webhooks: list[str]) -> DatabaseSpec:

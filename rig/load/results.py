@@ -24,7 +24,7 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
                               "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
-                              "device_errors_by_kind": {}}
+                              "device_errors_by_kind": {}, "device_error_samples": {}}
     links = []
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
@@ -33,6 +33,8 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
         totals["device_errors"] += data["device_errors"]
         for kind, count in (data.get("device_errors_by_kind") or {}).items():
             totals["device_errors_by_kind"][kind] = totals["device_errors_by_kind"].get(kind, 0) + count
+        for kind, messages in (data.get("device_error_samples") or {}).items():
+            totals["device_error_samples"].setdefault(kind, []).extend(messages[:3])
         totals["final_sync_failures"] += data["final_sync_failures"]
         totals["verify_problems"] += data["verify_problems"]
         totals["device_names"] += data.get("device_names", [])
