@@ -3,8 +3,9 @@
 A container can be taken off its network (`DockerGateway.disconnect_network`); a local
 process cannot, short of firewall rules that need root. So `rig run` sends every device
 through a link proxy (`rig.faults.proxy.LinkProxies`), and a netdown takes those links
-down: a flag file in the run directory, which every load process watches (`FlagWatcher`),
-so a run with workers goes down everywhere at once. While it is down each proxy cuts
+down: a flag file in the run directory, which every load process on this machine watches
+(`FlagWatcher`), and for a distributed run a message from the master to every worker (on
+other machines too), so all of them go down at once. While it is down each proxy cuts
 the connections that are open and resets new ones as soon as it accepts them: devices
 see `ConnectionClosed` mid-replication and `ConnectError` on the handshake, both
 transient, and retry with Couchbase Lite's backoff. Unlike a container off its network,
@@ -49,6 +50,8 @@ class LocalNetworkSwitch:
     def __init__(self, gateway: Any, flag: NetdownFlag) -> None:
         self.gateway = gateway
         self.flag = flag
+        self.listeners: list[Callable[[bool], object]] = []
+        """Also told (True: down, False: up): the master of a distributed run tells its workers."""
 
     def kill(self) -> None:
         self.gateway.kill()
@@ -70,8 +73,12 @@ class LocalNetworkSwitch:
 
     def disconnect_network(self) -> None:
         self.flag.disconnect_network()
+        for listener in self.listeners:
+            listener(True)
 
     def reconnect_network(self, timeout: float = 60.0) -> None:
+        for listener in self.listeners:
+            listener(False)
         self.flag.reconnect_network(timeout)
 
 

@@ -12,6 +12,8 @@ run does not wait on its slowest links. No locust here: tests may import it.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -42,9 +44,26 @@ class ProcessLinks:
         self.seed = seed
         self.proxies = LinkProxies(public_url, seed=seed, cut_plan=cut_plan(links))
         self.device_class: dict[str, str] = {}
+        self.windows: list[dict[str, float | int | None]] = []
+        """Each netdown this process saw: wall-clock start and end, connections it cut."""
+        self._down = False
+        self._lock = threading.Lock()
         self.watcher = None if not netdown_flag else \
-            FlagWatcher(NetdownFlag(Path(netdown_flag)), self.proxies.set_down).start()
+            FlagWatcher(NetdownFlag(Path(netdown_flag)), self.set_down).start()
         self._closed: dict[str, Any] | None = None
+
+    def set_down(self, down: bool) -> int:
+        """Every link down (netdown) or up again; told by the flag or by the master (idempotent)."""
+        with self._lock:
+            if down == self._down:
+                return 0
+            self._down = down
+            cuts = self.proxies.set_down(down)
+            if down:
+                self.windows.append({"down_at": time.time(), "up_at": None, "cuts": cuts})
+            elif self.windows:
+                self.windows[-1]["up_at"] = time.time()
+            return cuts
 
     def route(self, device: VirtualDevice, profile: DeviceProfile, ordinal: int) -> str:
         """Point the device at its link's proxy; returns the link class."""
@@ -65,7 +84,9 @@ class ProcessLinks:
     def close(self) -> dict[str, Any]:
         """Stop watching for netdown, close every proxy; the links' results (idempotent)."""
         if self._closed is None:
-            windows = self.watcher.stop() if self.watcher is not None else []
+            if self.watcher is not None:
+                self.watcher.stop()
+            windows = self.windows
             stats = self.proxies.stats()
             self.proxies.close()
             classes = {name: {"devices": self.proxies.assigned.get(name, 0), **asdict(stats[name])}

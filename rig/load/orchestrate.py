@@ -129,6 +129,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
             endpoints = session.wait_for_workers()
             configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, netdown_flag=netdown_flag, log=log)
             session.configure(configs)
+            if isinstance(target, LocalNetworkSwitch):
+                target.listeners.append(session.netdown)  # workers elsewhere do not see the flag file
             before = _gateway_counters(admin, db)
             started = time.time()
             _announce(scenario, endpoints, log)

@@ -29,7 +29,7 @@ from rig.faults.gateway import Fault, NetworkTarget, apply, parse_fault
 from rig.faults.link import PRESETS
 from rig.faults.netdown import FlagWatcher, LocalNetworkSwitch, NetdownFlag
 from rig.faults.proxy import LinkProxies, LinkProxy
-from rig.load.links import cut_plan, links_wanted, merge_links
+from rig.load.links import ProcessLinks, cut_plan, links_wanted, merge_links
 from rig.load.scenario import Links, load_scenario
 from rig.replicator.retry import is_protocol_error, is_transient
 
@@ -154,6 +154,24 @@ def test_link_proxies_go_down_together_even_classes_started_while_down(echo: tup
         links.set_down(False)
         assert _roundtrip(shaped.address) == b"ping"
         assert links.assigned == {"direct": 1}
+
+
+def test_a_process_goes_down_once_however_often_it_is_told(echo: tuple[str, int]) -> None:
+    links = ProcessLinks(f"http://{echo[0]}:{echo[1]}", Links(enabled=False), seed=1)
+    address = links.proxies.direct()
+    held = socket.create_connection(address, timeout=5)  # told by the flag and by the master alike:
+    held.sendall(b"x")
+    assert held.recv(4) == b"x"
+    assert links.set_down(True) == 1 and links.set_down(True) == 0  # one window, one cut
+    assert _broken(lambda: _roundtrip(address))
+    links.set_down(False)
+    links.set_down(False)
+    assert _roundtrip(address) == b"ping"
+    result = links.close()
+    held.close()
+    [window] = result["netdown"]
+    assert window["cuts"] == 1 and window["up_at"] is not None
+    assert result["classes"]["direct"]["refused_down"] >= 1
 
 
 def test_link_results_merge_per_class_across_processes() -> None:
