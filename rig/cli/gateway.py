@@ -56,11 +56,12 @@ def register(commands: Any) -> None:
 
     fault = sub.add_parser("fault", help="inject a fault into the gateway `rig gateway up` started, now",
                            description="kill: kill -9, wait --seconds, start again (same config and ports); "
-                                       "pause: freeze for --seconds; restart: stop and start. Prints how long "
+                                       "pause: freeze for --seconds; restart: stop and start; netdown (docker "
+                                       "backend): the container off its network for --seconds. Prints how long "
                                        "the gateway was out.")
-    fault.add_argument("kind", choices=("kill", "pause", "restart"))
+    fault.add_argument("kind", choices=("kill", "pause", "restart", "netdown"))
     fault.add_argument("--seconds", type=float, help="kill: seconds dead (default 3); pause: seconds frozen "
-                                                     "(default 5)")
+                                                     "(default 5); netdown: seconds off the network (default 5)")
     fault.add_argument("--backend", choices=("local", "docker"), default="local")
     fault.set_defaults(handler=_fault)
 
@@ -303,6 +304,9 @@ def _fault(args: argparse.Namespace) -> int:
 
         target = DetachedContainerGateway(_read_docker_state(), docker_client())
     else:
+        if args.kind == "netdown":
+            raise ConfigError("netdown needs --backend docker here: a local process has no network of its own to "
+                              "leave; `rig run --fault netdown@AT+DOWN` takes the devices' links down instead")
         _read_state()  # a clear error when nothing is up
         target = DetachedLocalGateway(_state_path())
     down = DEFAULT_DOWN_S[args.kind] if args.seconds is None else args.seconds

@@ -51,7 +51,8 @@ def register(commands: Any) -> None:
     run.add_argument("--out", type=Path, help="run directory (default runs/run-<scenario>-<time>)")
     run.add_argument("--fault", action="append", default=[], metavar="KIND@AT[+DOWN]",
                      help="gateway fault during the run (repeatable): kill@20+5 (kill -9 at 20 s, start again "
-                          "5 s later), pause@10+8 (frozen 8 s), restart@30; seconds after the devices start")
+                          "5 s later), pause@10+8 (frozen 8 s), restart@30, netdown@15+3 (off its network 3 s: "
+                          "every device link down for a local gateway); seconds after the devices start")
     run.add_argument("--data-dir", type=Path,
                      help="keep the local gateway's rosmar data in this directory (default: in memory; "
                           "RUN_DIR/gateway-data when a kill or restart fault is given, so data survive it)")
@@ -120,12 +121,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"(devices live {config.duration_s:g} s after the first starts; results in {run_dir} "
                   "when locust quits)")
             return 0
-        if faults:
+        if any(f.kind != "netdown" for f in faults):
             raise ConfigError("--fault needs a gateway the rig runs itself (leave out --gateway-url); for a "
-                              "gateway from `rig gateway up`, use `rig gateway fault` while the run goes")
+                              "gateway from `rig gateway up`, use `rig gateway fault` while the run goes "
+                              "(netdown works with any gateway: it takes the devices' links down)")
         if args.wait_gateway:
             remote.wait_ready(args.wait_gateway)
-        return run(scenario, remote, run_dir, **options)
+        return run(scenario, remote, run_dir, faults=faults, **options)
     binary = args.binary or build(args.version)
     data_dir = args.data_dir
     if data_dir is None and any(f.kind in ("kill", "restart") for f in faults):

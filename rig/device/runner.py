@@ -33,7 +33,7 @@ from rig.device.measure import Arrival, Measurements, WakeMeasurement
 from rig.device.profile import DeviceProfile
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
-from rig.replicator.retry import RetryPolicy
+from rig.replicator.retry import RetryPolicy, is_protocol_error
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class DeviceRunner:
         self.errors: list[str] = []
         self.retries = 0
         """Replication attempts started again after a transient error, as Couchbase Lite retries."""
+        self.protocol_errors = 0
+        """Replications ended by a gateway that broke the protocol (bad frames, nonsense content)."""
         self.acknowledged: list[tuple[str, str]] = []
         """(doc id, revision) of every write the gateway acknowledged: the oracle looks for each."""
 
@@ -190,6 +192,8 @@ class DeviceRunner:
                     if token != self._token or stop.is_set():
                         break
                     self.errors.append(f"{type(exc).__name__}: {exc}")
+                    if is_protocol_error(exc):
+                        self.protocol_errors += 1
                     wait = policy.next_delay(retries, exc)
                     log.debug("%s: sync failed (%s); retry in %s s", self.device.name, exc, wait)
                     if wait is None or stop.wait(wait) or token != self._token:

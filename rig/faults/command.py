@@ -3,7 +3,8 @@
 The gateway belongs to no running rig process, so these targets act on what `up` left
 behind: for `local` the process group in its state file (signals; a kill is followed by
 a fresh start from the same config, binary and ports, and the state file learns the new
-pid), for `docker` the container by name (the engine's kill, pause, start, restart).
+pid), for `docker` the container by name (the engine's kill, pause, start, restart, and network
+disconnect/connect for netdown).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from rig._errors import GatewayError, GatewayStartError
+from rig.gateway.docker import disconnect_container, reconnect_container
 
 
 def wait_answering(admin_url: str, databases: list[str], *, timeout: float = 60.0) -> None:
@@ -101,6 +103,8 @@ class DetachedContainerGateway:
 
     def __init__(self, state: dict[str, Any], client: Any) -> None:
         self.state = state
+        self.client = client
+        self._networks: list[str] = []
         try:
             self.container = client.containers.get(state["container"])
         except Exception as exc:
@@ -128,6 +132,15 @@ class DetachedContainerGateway:
 
     def unpause(self) -> None:
         self.container.unpause()
+
+    def disconnect_network(self) -> list[str]:
+        self._networks = disconnect_container(self.client, self.container, self.state["container"])
+        return self._networks
+
+    def reconnect_network(self, timeout: float = 60.0) -> None:
+        reconnect_container(self.client, self.container, self.state["container"], self._networks)
+        self._networks = []
+        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         wait_answering(self.state["admin_url"], [self.state["database"]], timeout=timeout)

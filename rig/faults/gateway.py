@@ -1,10 +1,13 @@
-"""Gateway faults during a run, on a schedule: restart, kill -9 then start, pause for N seconds.
+"""Gateway faults during a run, on a schedule: restart, kill -9 then start, pause for N seconds,
+off its network for N seconds.
 
-Both backends offer the same four calls: signals for `local` (SIGKILL, SIGSTOP/SIGCONT
-to the process group), the container engine for `docker` (kill, pause/unpause). A
+Both backends offer the same calls: signals for `local` (SIGKILL, SIGSTOP/SIGCONT
+to the process group), the container engine for `docker` (kill, pause/unpause, network
+disconnect/connect). `netdown` needs a target with `disconnect_network`/`reconnect_network`:
+a `DockerGateway`, or for `local` the device links of `rig run` (`rig.faults.netdown`). A
 schedule is a list of `Fault`s written `kind@at[+seconds]` (`kill@20+5`: at 20 s into
-the run, kill -9, wait 5 s, start again; `pause@10+8`; `restart@30`). Each fault
-becomes an `Outage`: when it began, when the gateway answered again, and what failed.
+the run, kill -9, wait 5 s, start again; `pause@10+8`; `netdown@15+3`; `restart@30`).
+Each fault becomes an `Outage`: when it began, when the gateway answered again, and what failed.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from rig._errors import ConfigError
+from rig._errors import ConfigError, GatewayUnsupported
 
-KINDS = ("restart", "kill", "pause")
+KINDS = ("restart", "kill", "pause", "netdown")
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)@(?P<at>\d+(?:\.\d+)?)(?:\+(?P<down>\d+(?:\.\d+)?))?$")
-DEFAULT_DOWN_S = {"restart": 0.0, "kill": 3.0, "pause": 5.0}
+DEFAULT_DOWN_S = {"restart": 0.0, "kill": 3.0, "pause": 5.0, "netdown": 5.0}
 
 
 class FaultTarget(Protocol):
@@ -37,13 +40,23 @@ class FaultTarget(Protocol):
     def wait_ready(self, timeout: float = 60.0) -> None: ...
 
 
+@runtime_checkable
+class NetworkTarget(Protocol):
+    """A gateway that can be taken off its network (netdown): DockerGateway, or `rig.faults.netdown`'s switch."""
+
+    def disconnect_network(self) -> object: ...
+
+    def reconnect_network(self, timeout: float = 60.0) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     kind: str
     at_s: float
     """Real seconds after the run's devices started."""
     down_s: float = 0.0
-    """kill: seconds dead before the start; pause: seconds frozen; restart: unused."""
+    """kill: seconds dead before the start; pause: seconds frozen; netdown: seconds off the network;
+    restart: unused."""
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.at_s:g}" + (f"+{self.down_s:g}" if self.kind != "restart" else "")
@@ -53,7 +66,7 @@ def parse_fault(text: str, *, where: str = "--fault") -> Fault:
     match = _SPEC.match(text.strip())
     if match is None or match["kind"] not in KINDS:
         raise ConfigError(f"{where}: {text!r} is not a fault; write KIND@SECONDS[+DOWN_SECONDS] "
-                          f"with KIND one of {', '.join(KINDS)} (e.g. kill@20+5, pause@10+8, restart@30)")
+                          f"with KIND one of {', '.join(KINDS)} (e.g. kill@20+5, pause@10+8, netdown@15+3, restart@30)")
     kind = match["kind"]
     down = float(match["down"]) if match["down"] else DEFAULT_DOWN_S[kind]
     return Fault(kind, float(match["at"]), down)
@@ -105,7 +118,15 @@ def apply(target: FaultTarget, fault: Fault, *, sleep: Callable[[float], None] =
     """Do one fault now and wait until the gateway is back; errors are recorded, never raised."""
     outage = Outage(str(fault), fault.kind, wall())
     try:
-        if fault.kind == "kill":
+        if fault.kind == "netdown":
+            if not isinstance(target, NetworkTarget):
+                raise GatewayUnsupported(f"{type(target).__name__} cannot take the gateway off its network")
+            target.disconnect_network()
+            try:
+                sleep(fault.down_s)
+            finally:
+                target.reconnect_network()
+        elif fault.kind == "kill":
             target.kill()
             sleep(fault.down_s)
             target.start()

@@ -8,6 +8,9 @@ connection gets its own pair of pipes). It can
 - **cut** connections: all at once now (`cut_all`), or each one after so many bytes went
   from the gateway to the device or after so many seconds (`CutPlan`); by a TCP reset
   (the device's read fails with ECONNRESET) or a plain close (EOF);
+- **refuse** every connection while its link is down (`set_down`): open ones are cut
+  and new ones reset as soon as they are accepted, so the device's handshake fails
+  (`ConnectError`), as when the gateway is off its network;
 - **corrupt** what the gateway sends once the WebSocket handshake is over (`Corruption`:
   from an offset counted after the end of the 101 response, XOR a byte range or all that
   follows), so the device meets broken WebSocket or BLIP frames from a real gateway.
@@ -72,6 +75,9 @@ class CutPlan:
 class ProxyStats:
     connections: int = 0
     refused: int = 0
+    """Connections turned away because `max_connections` were open."""
+    refused_down: int = 0
+    """Connections reset at once because the link was down (`set_down`)."""
     upstream_failures: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
@@ -308,6 +314,8 @@ class LinkProxy:
         """Kernel buffer of a shaped connection's sockets (see the module doc); None: the kernel's default."""
         self.stats = ProxyStats()
         self.closed = False
+        self.down = False
+        """While True every connection is refused (see `set_down`)."""
         self._lock = threading.Lock()
         self._live: dict[int, _Connection] = {}
         self._numbers = 0
@@ -347,6 +355,12 @@ class LinkProxy:
                 full = len(self._live) >= self.max_connections
                 self._numbers += 1
                 number = self._numbers
+            if self.down:
+                self._count(refused_down=1)
+                with contextlib.suppress(OSError):
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
             if full:
                 self._count(refused=1)
                 client.close()
@@ -400,6 +414,11 @@ class LinkProxy:
             connection.cut(reset=reset)
         return len(live)
 
+    def set_down(self, down: bool) -> int:
+        """Take the link down (cut every open connection, refuse new ones) or bring it up; returns the cuts."""
+        self.down = down
+        return self.cut_all() if down else 0
+
     def close(self) -> None:
         """Stop accepting and drop every connection; the threads end within a poll interval."""
         self.closed = True
@@ -435,23 +454,44 @@ class LinkProxies:
     device makes through it gets that class's latency, bandwidth and loss.
     """
 
-    def __init__(self, gateway_url: str, *, seed: int = 0,
+    DIRECT = "direct"
+    """The class name of the unshaped proxy (`direct()`): no delay, still cut and taken down with the rest."""
+
+    def __init__(self, gateway_url: str, *, seed: int = 0, cut_plan: CutPlan | None = None,
                  factory: Callable[..., LinkProxy] = LinkProxy) -> None:
         self.upstream = upstream_of(gateway_url)
         self.seed = seed
+        self.cut_plan = cut_plan
         self._factory = factory
         self._lock = threading.Lock()
+        self._down = False
         self.proxies: dict[str, LinkProxy] = {}
         self.assigned: dict[str, int] = {}
         """Devices given each link class."""
 
-    def proxy(self, quality: LinkQuality) -> LinkProxy:
+    def proxy(self, quality: LinkQuality | None) -> LinkProxy:
+        """The proxy of a link class (None: the unshaped `direct` one), started on first use."""
+        name = self.DIRECT if quality is None else quality.name
         with self._lock:
-            proxy = self.proxies.get(quality.name)
+            proxy = self.proxies.get(name)
             if proxy is None:
-                proxy = self.proxies[quality.name] = self._factory(self.upstream, quality,
-                                                                   seed=self.seed + len(self.proxies))
+                proxy = self.proxies[name] = self._factory(self.upstream, quality, cut_plan=self.cut_plan,
+                                                           seed=self.seed + len(self.proxies))
+                proxy.down = self._down
             return proxy
+
+    def direct(self) -> tuple[str, int]:
+        """The unshaped proxy's address, counted as a device of class `direct`."""
+        with self._lock:
+            self.assigned[self.DIRECT] = self.assigned.get(self.DIRECT, 0) + 1
+        return self.proxy(None).address
+
+    def set_down(self, down: bool) -> int:
+        """Every link down (open connections cut, new ones refused) or up again; returns the cuts."""
+        with self._lock:
+            self._down = down
+            proxies = list(self.proxies.values())
+        return sum(proxy.set_down(down) for proxy in proxies)
 
     def address_for(self, mix: Mapping[str, float], rng: random.Random) -> tuple[tuple[str, int], LinkQuality]:
         quality = draw_link(mix, rng)

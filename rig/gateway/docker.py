@@ -299,29 +299,12 @@ class DockerGateway:
         `reconnect_network()`. Returns the networks' names. Raises GatewayError with the
         engine's answer if the engine refuses (the Docker API's network disconnect).
         """
-        container = self._require()
-        container.reload()
-        names = list((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
-        if not names:
-            raise GatewayError(f"container {self.name} is on no network (already disconnected?)")
-        for name in names:
-            try:
-                self.client.networks.get(name).disconnect(container)
-            except Exception as exc:
-                raise GatewayError(f"the engine refused to disconnect {self.name} from network {name!r}: "
-                                   f"{type(exc).__name__}: {exc}") from None
-        self._networks = names
-        return names
+        self._networks = disconnect_container(self.client, self._require(), self.name)
+        return self._networks
 
     def reconnect_network(self, timeout: float = 60.0) -> None:
         """Put the container back on the networks `disconnect_network()` took it off, then wait until ready."""
-        container = self._require()
-        for name in self._networks:
-            try:
-                self.client.networks.get(name).connect(container)
-            except Exception as exc:
-                raise GatewayError(f"the engine refused to reconnect {self.name} to network {name!r}: "
-                                   f"{type(exc).__name__}: {exc}") from None
+        reconnect_container(self.client, self._require(), self.name, self._networks)
         self._networks = []
         self.wait_ready(timeout)
 
@@ -340,6 +323,31 @@ class DockerGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def disconnect_container(client: Any, container: Any, name: str) -> list[str]:
+    """Take a container off every network it is on (the engine's network disconnect); the networks' names."""
+    container.reload()
+    names = list((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
+    if not names:
+        raise GatewayError(f"container {name} is on no network (already disconnected?)")
+    for network in names:
+        try:
+            client.networks.get(network).disconnect(container)
+        except Exception as exc:
+            raise GatewayError(f"the engine refused to disconnect {name} from network {network!r}: "
+                               f"{type(exc).__name__}: {exc}") from None
+    return names
+
+
+def reconnect_container(client: Any, container: Any, name: str, networks: list[str]) -> None:
+    """Put a container back on `networks` (the engine's network connect)."""
+    for network in networks:
+        try:
+            client.networks.get(network).connect(container)
+        except Exception as exc:
+            raise GatewayError(f"the engine refused to reconnect {name} to network {network!r}: "
+                               f"{type(exc).__name__}: {exc}") from None
 
 
 @atexit.register

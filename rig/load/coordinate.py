@@ -11,6 +11,7 @@ No shared disk, so workers may run in other containers or on other machines (`ri
     master -> worker  rig_go       {step}     ... each step once every worker reached it
     worker -> master  rig_result   {index, result}   the master writes RUN_DIR/worker-INDEX.json
     worker -> master  rig_failed   {error}    a worker could not set up or finish
+    master -> worker  rig_netdown  {down}     a netdown fault: every device link down, or up again
 
 The gateway's webhooks are only known once every worker said where its push service listens,
 so the master seeds the gateway between hello and config.
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 HELLO, CONFIG, READY, FINISH = "rig_hello", "rig_config", "rig_ready", "rig_finish"
 BARRIER, GO, RESULT, FAILED = "rig_barrier", "rig_go", "rig_result", "rig_failed"
+NETDOWN = "rig_netdown"
 DEFAULT_MASTER_PORT = 5557
 
 
@@ -138,6 +140,10 @@ class Coordinator:
                                               "scenario_text": text}, client_id=worker.node_id)
         self._wait("the workers to start their devices' services",
                    lambda: len(self.ready) >= len(self.workers), timeout, check)
+
+    def netdown(self, down: bool) -> None:
+        for worker in self.workers:
+            self.runner.send_message(NETDOWN, {"down": down}, client_id=worker.node_id)
 
     def finish(self, verify: bool, timeout: float) -> list[str]:
         """Final sync in step, then every worker's results; the workers whose results are missing."""
@@ -242,6 +248,11 @@ class MasterSession:
     def configure(self, configs: list[RunConfig]) -> None:
         assert self.coordinator is not None
         self.coordinator.configure(configs, self.scenario, self.spread.timeout, self._check)
+
+    def netdown(self, down: bool) -> None:
+        """Every worker's device links down (a local netdown fault) or up again."""
+        if self.coordinator is not None:
+            self.coordinator.netdown(down)
 
     def run(self, csv_writer: Any, injector: Any, verify: bool) -> None:
         assert self.coordinator is not None and self.local is not None

@@ -17,7 +17,8 @@ from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from rig._errors import RigError
-from rig.faults.gateway import Fault, FaultInjector
+from rig.faults.gateway import Fault, FaultInjector, NetworkTarget
+from rig.faults.netdown import LocalNetworkSwitch, NetdownFlag
 from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
@@ -79,6 +80,7 @@ def sync_function_for(scenario: Scenario, run_dir: Path, given: Path | None) -> 
 
 def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, processes: int = 1,
             endpoints: Sequence[Endpoint] | None = None, sync_function: Path | None = None,
+            netdown_flag: Path | None = None,
             log: Any = print) -> list[RunConfig]:
     """Seed the gateway (database with webhooks, users, documents) and write each process's run config."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
         # Into the gateway's own config too, so that a restarted gateway serves it again.
         databases.append(webhook_database(db, webhooks, sync_function))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
-                     db, scenario.duration_s, scenario.time_scale, 0, processes)
+                     db, scenario.duration_s, scenario.time_scale, 0, processes,
+                     netdown_flag=str(netdown_flag) if netdown_flag else "")
     configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
@@ -116,9 +119,17 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     process, none for a master)."""
     spread = distribution or Distribution(local=workers)
     processes = max(1, spread.workers)
-    if faults and not all(hasattr(gateway, call) for call in ("kill", "pause", "unpause")):
+    if any(f.kind != "netdown" for f in faults) and \
+            not all(hasattr(gateway, call) for call in ("kill", "pause", "unpause")):
         raise RigError(f"faults need a gateway the rig controls (local or docker), not {gateway.public_url}")
-    injector = FaultInjector(gateway, faults, log=log)  # type: ignore[arg-type]
+    target: Any = gateway
+    flag = None
+    if any(f.kind == "netdown" for f in faults) and not isinstance(gateway, NetworkTarget):
+        # No network to take the gateway off: every device link goes down instead (rig.faults.netdown).
+        flag = NetdownFlag(run_dir / "netdown")
+        target = LocalNetworkSwitch(gateway, flag)
+    injector = FaultInjector(target, faults, log=log)
+    netdown_flag = None if flag is None else flag.path
     admin = AdminClient(gateway.admin_url, gateway.metrics_url)
     db = scenario.database
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +139,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     if spread.workers == 0:
         host, port = metrics
         endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
-        configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function, log=log)
+        configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
+                          netdown_flag=netdown_flag, log=log)
         before = _gateway_counters(admin, db)
         started = time.time()
         _announce(scenario, endpoints, log)
@@ -137,8 +149,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         with MasterSession(environment, scenario, run_dir, spread, metrics, log) as session:
             endpoints = session.wait_for_workers()
             configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
-                              log=log)
+                              netdown_flag=netdown_flag, log=log)
             session.configure(configs)
+            if isinstance(target, LocalNetworkSwitch):
+                target.listeners.append(session.netdown)  # workers elsewhere do not see the flag file
             before = _gateway_counters(admin, db)
             started = time.time()
             _announce(scenario, endpoints, log)
@@ -176,6 +190,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
                "durability": durability.as_dict(), "throughput_agreement": agreement,
                "faults": outage_costs(injector.outages, measurements),
+               "links": totals["links"], "device_errors_by_kind": totals["device_errors_by_kind"],
+               "device_error_samples": totals["device_error_samples"],
+               "protocol_errors": {"total": int(flat["protocol_errors"]),
+                                   "devices": dict(sorted(totals["protocol_errors"].items())[:100])},
                "endpoints": {"gateway_public": gateway.public_url, "gateway_metrics": gateway.metrics_url,
                              "rig_metrics": [f"http://{e.host}:{e.metrics_port}/metrics" for e in endpoints]},
                "started_at": started, "sync_function": str(sync_function or "default"),
@@ -248,7 +266,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
     push = summary["push"]
     log("  push service: " + ", ".join(f"{k} {v}" for k, v in push.items()))
     log(f"  after a final sync: leaks {figures['leaks']:.0f}, misses {figures['misses']:.0f}, "
-        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}, retries {figures['retries']:.0f}")
+        f"stale {figures['stale']:.0f}; device errors {figures['errors']:.0f}{_kinds(summary)}, "
+        f"retries {figures['retries']:.0f}")
     durability = summary["durability"]
     log(f"  acknowledged writes: {durability['checked']} checked on the gateway, lost {durability['lost']}, "
         f"duplicated {durability['duplicated']}")
@@ -260,9 +279,30 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         log(f"  fault {row['fault']:14} {took}; wakes touched {row['wakes_touched']}, failed "
             f"{row['wakes_failed']}, retries {row['retries']}, caught up p95 {_s(sync['p95'])}"
             + (f"; ERROR {row['error']}" if row["error"] else ""))
+    _print_links(summary, log)
     for failure in summary["thresholds"]["failed"]:
         log(f"  THRESHOLD FAILED: {failure}")
     log(f"results: {run_dir}/summary.json (+ wakes.csv, arrivals.csv, locust_stats_history.csv)")
+
+
+def _print_links(summary: dict[str, Any], log: Any) -> None:
+    links = summary["links"]
+    if links:
+        log("  device links" + (" (shaped by the profiles' mixes)" if links["shaped"] else " (unshaped proxy)")
+            + (f", cut plan {links['cut_plan']}" if links["cut_plan"] else "") + ":")
+        for name, row in links["classes"].items():
+            log(f"    {name:8} {row['devices']:5} devices  {row['connections']:6} connections  "
+                f"{row['bytes_down'] / 1e6:8.2f} MB down {row['bytes_up'] / 1e6:7.2f} MB up  cuts {row['cuts']}"
+                f"  refused while down {row['refused_down']}")
+    errors = summary["protocol_errors"]
+    if errors["total"]:
+        log(f"  protocol errors: {errors['total']} on {len(errors['devices'])} device(s), e.g. "
+            + ", ".join(f"{name} {count}" for name, count in list(errors["devices"].items())[:3]))
+
+
+def _kinds(summary: dict[str, Any]) -> str:
+    kinds = sorted(summary["device_errors_by_kind"].items(), key=lambda item: -item[1])
+    return "" if not kinds else " (" + ", ".join(f"{kind} {count}" for kind, count in kinds[:4]) + ")"
 
 
 def _s(value: float | None) -> str:

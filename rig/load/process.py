@@ -8,6 +8,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
 from rig.gateway import AdminClient, DatabaseSpec
+from rig.load.links import ProcessLinks, links_wanted
 from rig.load.observe import DeviceRecorder, ObservationLog, routing_editor, routing_workload, seed_routing
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
@@ -49,6 +51,8 @@ class RunConfig:
     metrics_port: int = 0
     bind_host: str = "127.0.0.1"
     """Where this process's push service and metrics endpoint listen (0.0.0.0 in a container)."""
+    netdown_flag: str = ""
+    """Local netdown: the file whose presence takes every device link down (`rig.faults.netdown`)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -103,6 +107,10 @@ class LoadProcess:
         self.started_at: float | None = None
         """When the first device of this process started (the run's clock for its duration)."""
         self._metrics_server: Any = None
+        self.links: ProcessLinks | None = None
+        if links_wanted(self.scenario.links, netdown=bool(config.netdown_flag)):
+            self.links = ProcessLinks(config.public_url, self.scenario.links, seed=self.scenario.seed,
+                                      netdown_flag=config.netdown_flag)
         self.sampler = Sampler(lambda: fleet_sample(self.runners, self.measurements, self.registry,
                                                     self.admin if config.worker_index == 0 else None,
                                                     config.database))
@@ -127,6 +135,8 @@ class LoadProcess:
         name = user_name(user_index)
         device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
                                name=f"{name}/{profile.name}/{ordinal}")
+        if self.links is not None:
+            self.links.route(device, profile, ordinal)
         editor: Editor = self._editor
         observer: Observer = self.metrics.on_replication_event
         routing = self.scenario.routing
@@ -176,6 +186,10 @@ class LoadProcess:
         problems: list[str] = []
         failures: list[str] = []
         samples = self.sampler.stop()
+        links = None
+        if self.links is not None:
+            ProcessLinks.go_direct(self.runners)  # the final check does not wait on shaped links
+            links = self.links.close()
         barrier = self.barrier if self.config.worker_count > 1 else None
         if verify and (self.runners or barrier):  # a process without devices still keeps the others in step
             recorders = self.recorders
@@ -189,8 +203,12 @@ class LoadProcess:
                   "measurements": self.measurements.as_records(), "push": asdict(self.push.counters),
                   "final_sync_failures": failures, "verify_problems": problems,
                   "device_errors": sum(len(r.errors) for r in self.runners),
+                  "device_errors_by_kind": dict(Counter(e.split(":", 1)[0] for r in self.runners for e in r.errors)),
+                  "device_error_samples": error_samples(self.runners),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
+                  "protocol_errors": {r.device.name: r.protocol_errors for r in self.runners if r.protocol_errors},
+                  "links": links,
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged],
@@ -221,6 +239,17 @@ def _tee(first: Observer, second: Observer) -> Observer:
         first(event)
         second(event)
     return both
+
+
+def error_samples(runners: list[DeviceRunner], per_kind: int = 3) -> dict[str, list[str]]:
+    """A few messages of each kind of device error, each with the device's name."""
+    samples: dict[str, list[str]] = {}
+    for runner in runners:
+        for error in runner.errors:
+            kept = samples.setdefault(error.split(":", 1)[0], [])
+            if len(kept) < per_kind:
+                kept.append(f"{runner.device.name}: {error[:300]}")
+    return samples
 
 
 def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = None) -> DatabaseSpec:

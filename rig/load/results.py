@@ -13,6 +13,7 @@ from typing import Any
 
 from rig._errors import ConfigError
 from rig.device.measure import Arrival, Measurements, WakeMeasurement, percentile
+from rig.load.links import merge_links
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
@@ -22,21 +23,30 @@ _THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$
 def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
-                              "push": {}, "workers": 0, "device_names": []}
+                              "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
+                              "device_errors_by_kind": {}, "device_error_samples": {}}
+    links = []
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
         totals["workers"] += 1
         totals["devices"] += data["devices"]
         totals["device_errors"] += data["device_errors"]
+        for kind, count in (data.get("device_errors_by_kind") or {}).items():
+            totals["device_errors_by_kind"][kind] = totals["device_errors_by_kind"].get(kind, 0) + count
+        for kind, messages in (data.get("device_error_samples") or {}).items():
+            totals["device_error_samples"].setdefault(kind, []).extend(messages[:3])
         totals["final_sync_failures"] += data["final_sync_failures"]
         totals["verify_problems"] += data["verify_problems"]
         totals["device_names"] += data.get("device_names", [])
+        totals["protocol_errors"].update(data.get("protocol_errors") or {})
+        links.append(data.get("links"))
         for key, value in data["push"].items():
             totals["push"][key] = totals["push"].get(key, 0) + value
         for wake in data["measurements"]["wakes"]:
             measurements.wakes.append(WakeMeasurement(**wake))
         for arrival in data["measurements"]["arrivals"]:
             measurements.arrivals.append(Arrival(**arrival))
+    totals["links"] = merge_links(links)
     return measurements, totals
 
 
@@ -56,7 +66,11 @@ def flat_metrics(measurements: Measurements, totals: dict[str, Any], gateway_del
         "leaks": float(sum(p.startswith("leak") for p in totals["verify_problems"])),
         "misses": float(sum(p.startswith("miss") for p in totals["verify_problems"])),
         "stale": float(sum(p.startswith("stale") for p in totals["verify_problems"])),
+        "protocol_errors": float(sum((totals.get("protocol_errors") or {}).values())),
     }
+    links = totals.get("links")
+    if links:
+        metrics["link_cuts"] = float(links["total"]["cuts"])
     for q in (50, 95, 99):
         for name, values in (("write_to_arrival_s", latencies), ("wake_to_caught_up_s", syncs)):
             value = percentile(values, q)

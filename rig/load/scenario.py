@@ -42,6 +42,23 @@ class Routing:
 
 
 @dataclass(frozen=True, slots=True)
+class Links:
+    """How devices reach the gateway during the load phase (the final check always goes direct)."""
+
+    enabled: bool = False
+    """Each device through a loopback proxy of the link class drawn from its profile's `[link]` mix.
+
+    Off unless asked for: the proxies run in the load process and cost CPU there (about half as
+    much again as the devices themselves in the demo), and devices on slow links sync slower."""
+    cut_after_s: float | None = None
+    """Cut every device connection this many real seconds after it opened (CutPlan): mid-replication drops."""
+    cut_after_down_bytes: int | None = None
+    """Cut every device connection once this many bytes went gateway to device."""
+    cut_reset: bool = True
+    """A cut is a TCP reset (ECONNRESET at the device), or False for a plain close (EOF)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     path: Path
@@ -55,6 +72,7 @@ class Scenario:
     database: str = "rig"
     workload: Workload = Workload()
     routing: Routing | None = None
+    links: Links = Links()
 
     @property
     def device_count(self) -> int:
@@ -63,14 +81,17 @@ class Scenario:
 
 _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int, "time_scale": float,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
-        "workload": dict, "routing": dict}
+        "workload": dict, "routing": dict, "links": dict}
 _ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
             "snapshot_every_s": float, "max_snapshots": int}
+_LINKS: dict[str, type] = {"enabled": bool, "cut_after_s": float, "cut_after_down_bytes": int, "cut_reset": bool}
 
 
 def _typed(value: Any, kind: type, where: str, path: Path) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is bool and isinstance(value, bool):
+        return value
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{path}: {where} must be {kind.__name__}, not {value!r}")
     if isinstance(value, int | float) and value < 0:
@@ -118,10 +139,11 @@ def load_scenario(path: Path) -> Scenario:
     for share in ("attachment_share", "start_awake_fraction"):
         if getattr(workload, share) > 1:
             raise ConfigError(f"{path}: workload.{share} is a share, at most 1")
+    links = _links(data.pop("links", {}), path)
     routing = _routing(data.pop("routing"), path) if "routing" in data else None
     if data.get("time_scale", 1.0) <= 0:
         raise ConfigError(f"{path}: time_scale must be positive")
-    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, routing=routing, **data)
+    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, routing=routing, links=links, **data)
 
 
 def routing_spec_path(ref: str, base: Path | None = None) -> Path:
@@ -154,6 +176,19 @@ def _routing(table: dict[str, Any], path: Path) -> Routing:
     if values.get("bad_write_share", 0.0) > 1:
         raise ConfigError(f"{path}: routing.bad_write_share is a share, at most 1")
     return Routing(spec=spec, **values)
+
+
+def _links(table: dict[str, Any], path: Path) -> Links:
+    values = {}
+    for key, value in table.items():
+        if key not in _LINKS:
+            raise ConfigError(f"{path}: unknown key 'links.{key}'{did_you_mean(key, _LINKS)} "
+                              f"(known: {', '.join(_LINKS)})")
+        values[key] = _typed(value, _LINKS[key], f"links.{key}", path)
+    for key in ("cut_after_s", "cut_after_down_bytes"):
+        if values.get(key) == 0:
+            raise ConfigError(f"{path}: links.{key} must be positive (leave it out for no cuts)")
+    return Links(**values)
 
 
 def find_scenario(ref: str) -> Scenario:

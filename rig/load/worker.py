@@ -15,7 +15,7 @@ from locust import events
 from locust.env import Environment
 
 from rig.gateway.local import free_port
-from rig.load.coordinate import BARRIER, CONFIG, FAILED, FINISH, GO, HELLO, READY, RESULT
+from rig.load.coordinate import BARRIER, CONFIG, FAILED, FINISH, GO, HELLO, NETDOWN, READY, RESULT
 from rig.load.process import LoadProcess, RunConfig
 from rig.load.users import DeviceUser, fire_locust_events, set_process
 
@@ -42,6 +42,7 @@ class Worker:
         runner.register_message(CONFIG, self._on_config, concurrent=True)
         runner.register_message(FINISH, self._on_finish, concurrent=True)
         runner.register_message(GO, self._on_go)
+        runner.register_message(NETDOWN, self._on_netdown)
 
     def _fail(self, what: str) -> None:
         self.log(f"rig worker: {what}\n{traceback.format_exc()}")
@@ -83,6 +84,11 @@ class Worker:
     def _step(self, step: str) -> threading.Event:
         with self._lock:
             return self._steps.setdefault(step, threading.Event())
+
+    def _on_netdown(self, environment: Any, msg: Any) -> None:
+        process = self.process
+        if process is not None and process.links is not None:
+            process.links.set_down(bool(msg.data["down"]))
 
     def _on_go(self, environment: Any, msg: Any) -> None:
         self._step(str(msg.data["step"])).set()

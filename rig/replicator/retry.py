@@ -18,7 +18,10 @@ from rig._errors import (
     ConnectionClosed,
     HandshakeRejected,
     ReadTimeout,
+    RemoteBlipError,
+    RemoteDataError,
     SubprotocolRejected,
+    WebSocketProtocolError,
 )
 
 ONE_SHOT_MAX_RETRIES = 9
@@ -38,6 +41,11 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ConnectionClosed):
         return error.code not in _PERMANENT_CLOSE
     return isinstance(error, ConnectError | ReadTimeout | ConnectionResetError | BrokenPipeError | TimeoutError)
+
+
+def is_protocol_error(error: BaseException) -> bool:
+    """Did the gateway break the protocol (WebSocket framing, BLIP framing, message content)?"""
+    return isinstance(error, WebSocketProtocolError | RemoteBlipError | RemoteDataError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,11 +79,18 @@ def test_faults_on_command_against_the_container_rig_gateway_up_started(sg_image
               "--public-port", ports[0], "--admin-port", ports[1], "--metrics-port", ports[2], env=env)
     assert up.returncode == 0, up.stdout + up.stderr
     try:
-        for kind, seconds in (("pause", "1"), ("kill", "1"), ("restart", "0")):
+        for kind, seconds in (("pause", "1"), ("kill", "1"), ("restart", "0"), ("netdown", "2")):
             result = _rig("gateway", "fault", kind, "--seconds", seconds, "--backend", "docker", env=env)
             assert result.returncode == 0, result.stdout + result.stderr
             assert f"{kind}: gateway answering again after" in result.stdout
+            assert float(result.stdout.split("after ")[1].split(" s")[0]) >= float(seconds)
             assert httpx.get(f"http://127.0.0.1:{ports[1]}/demo/", timeout=5).json()["state"] == "Online"
     finally:
         down = _rig("gateway", "down", "--backend", "docker", env=env)
     assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_netdown_on_command_needs_the_docker_backend(tmp_path: Path) -> None:
+    result = _rig("gateway", "fault", "netdown", env=dict(os.environ, RIG_RUNS_DIR=str(tmp_path)))
+    assert result.returncode != 0
+    assert "netdown needs --backend docker" in result.stdout + result.stderr

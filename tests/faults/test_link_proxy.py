@@ -222,10 +222,11 @@ def test_garbage_from_the_gateway_is_a_protocol_error_for_that_device_and_the_fl
         assert len(errors) == 1, (name, errors)
         assert errors[0].startswith(protocol_errors), (name, errors)
         assert runners[name].retries == 0
+        assert runners[name].protocol_errors == 1  # what `rig run` reports per device
     assert runners["ws-header"].errors[0].startswith("WebSocketProtocolError")
     assert runners["blip-payload"].errors[0].startswith("RemoteBlipError")
     for name in ("direct-1", "direct-2"):
-        assert runners[name].errors == []
+        assert runners[name].errors == [] and runners[name].protocol_errors == 0
         assert len(runners[name].device.store.docs) == 50
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import rig.load.coordinate as coordinate_module
 from rig._errors import RigError
-from rig.load.coordinate import BARRIER, FAILED, GO, HELLO, RESULT, Coordinator
+from rig.load.coordinate import BARRIER, FAILED, GO, HELLO, NETDOWN, RESULT, Coordinator
 
 
 class Runner:
@@ -73,3 +73,16 @@ def test_missing_workers_and_failed_workers_are_errors_naming_them(tmp_path: Pat
     broken.wait_for_workers(timeout=1)
     assert broken.finish(verify=True, timeout=0) == [
         "worker 0 (silent): timed out after 0 s waiting for the workers' results"]
+
+
+def test_a_netdown_reaches_every_worker_down_then_up(tmp_path: Path) -> None:
+    runner = Runner()
+    coordinator = Coordinator(runner, 2, tmp_path, log=lambda *_: None)
+    _hello(runner, "apart-a")
+    _hello(runner, "local-1", hint=1)
+    coordinator.wait_for_workers(timeout=1)
+    coordinator.netdown(True)
+    coordinator.netdown(False)
+    sent = [(data["down"], node) for kind, data, node in runner.sent if kind == NETDOWN]
+    assert sorted(sent[:2]) == [(True, "apart-a"), (True, "local-1")]
+    assert sorted(sent[2:]) == [(False, "apart-a"), (False, "local-1")]
