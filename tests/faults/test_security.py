@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import yaml
 
 from rig._errors import AuthenticationRejected
 from rig.device import Credentials, VirtualDevice
@@ -159,7 +160,6 @@ def test_a_load_run_binds_only_loopback_and_writes_no_credentials(tmp_path: Path
 
 def test_compose_files_publish_only_on_loopback_and_never_the_admin_port() -> None:
     """Static companion of tests/docker/test_compose.py (which checks the running stack without Grafana)."""
-    yaml = pytest.importorskip("yaml")
     from rig._paths import project_root
 
     files = sorted(project_root().glob("docker-compose*.yml"))
