@@ -111,6 +111,30 @@ def _faults(run: RunData) -> list[str]:
     return parts
 
 
+def _oracle(run: RunData) -> list[str]:
+    oracle = run.summary.get("oracle")
+    if not oracle:
+        return [html.paragraph("no routing spec in this scenario: the oracle did not judge this run "
+                               "(see `[routing]` in the README)")]
+    findings = int(oracle.get("findings", 0))
+    parts = [html.paragraph(
+        f"Judged against routing spec {oracle.get('spec')!r} with sync function "
+        f"{run.summary.get('sync_function', 'default')}: {oracle.get('writes', 0)} device writes "
+        f"({oracle.get('writes_refused', 0)} refused by the gateway, {oracle.get('writes_the_spec_rejects', 0)} "
+        f"rejected by the spec), {oracle.get('snapshots_final', 0)} final and {oracle.get('snapshots_mid_run', 0)} "
+        f"mid-run device snapshots, {oracle.get('docs_judged_final', 0)} documents judged after the final sync.")]
+    parts.append(html.paragraph("no findings: every device saw exactly what the spec lets its user see"
+                                if findings == 0 else f"{findings} finding(s)", "good" if findings == 0 else "bad"))
+    counts = oracle.get("counts") or {}
+    parts.append(html.table(["finding", "count"], [(k.replace("_", " "), v) for k, v in counts.items()]))
+    if oracle.get("by_rule"):
+        parts.append(html.table(["finding: rule", "count"], list(oracle["by_rule"].items())))
+    if oracle.get("examples"):
+        parts += [html.paragraph("Examples (all of them in oracle-findings.json):"),
+                  html.bullet_list([str(e) for e in oracle["examples"][:20]])]
+    return parts
+
+
 def render(run: RunData) -> str:
     s = run.summary
     push = s.get("push", {})
@@ -137,6 +161,7 @@ def render(run: RunData) -> str:
                                "Background wakes by trigger (silent push, background app refresh), wakes killed "
                                "for overrunning their budget, and each wake's sync duration over the run.")),
         html.section("conformance", "Conformance findings", *_findings(run)),
+        html.section("oracle", "Routing oracle (the spec's view)", *_oracle(run)),
         html.section("faults", "Gateway faults and acknowledged writes", *_faults(run)),
         html.section("counters", "Push service and gateway counters",
                      html.table(["push service", "count"], [(k, v) for k, v in push.items()]),

@@ -1,0 +1,34 @@
+"""The run report's oracle section: what was judged, the findings by rule, examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rig.device.measure import Measurements
+from rig.report.data import RunData, Series
+from rig.report.run_report import _oracle
+
+LEAK = ("leak: note.seed.user-0034.1@1-f9a2 user=user-0015 device=user-0015/ios-rare/47 "
+        "rule=note.channels (spec channels ['team.6']; user has ['team.3'])")
+
+
+def _run(oracle: dict[str, object] | None) -> RunData:
+    return RunData(Path("r"), {"oracle": oracle, "sync_function": "wrong_channel.js"}, Measurements(), Series(), 0.0)
+
+
+def test_findings_are_shown_with_their_rule_and_an_example() -> None:
+    html = "".join(_oracle(_run({
+        "spec": "teams", "counts": {"leak": 55486, "miss": 0}, "findings": 55486, "writes": 1404,
+        "writes_refused": 48, "writes_the_spec_rejects": 48, "snapshots_final": 300, "snapshots_mid_run": 558,
+        "docs_judged_final": 202800, "by_rule": {"leak: note.channels": 55486}, "examples": [LEAK]})))
+    assert "55486 finding(s)" in html
+    assert "leak: note.channels" in html and "user-0015/ios-rare/47" in html
+    assert "wrong_channel.js" in html and "202800 documents judged" in html
+    assert "no findings" not in html
+
+
+def test_a_clean_run_says_so_and_a_run_without_a_spec_says_it_was_not_judged() -> None:
+    clean = "".join(_oracle(_run({"spec": "teams", "counts": {"leak": 0}, "findings": 0, "writes": 10,
+                                  "by_rule": {}, "examples": []})))
+    assert "no findings" in clean
+    assert "did not judge" in "".join(_oracle(_run(None)))
