@@ -161,7 +161,7 @@ def render(run: RunData) -> str:
                                "Background wakes by trigger (silent push, background app refresh), wakes killed "
                                "for overrunning their budget, and each wake's sync duration over the run.")),
         html.section("conformance", "Conformance findings", *_findings(run)),
-        html.section("oracle", "Routing oracle (the spec's view)", *_oracle(run)),
+        html.section("oracle", "Routing oracle: what the spec allows", *_oracle(run)),
         html.section("faults", "Gateway faults and acknowledged writes", *_faults(run)),
         html.section("counters", "Push service and gateway counters",
                      html.table(["push service", "count"], [(k, v) for k, v in push.items()]),
