@@ -24,7 +24,7 @@ from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
 
 if TYPE_CHECKING:
-    from rig.faults.proxy import LinkProxies
+    from rig.faults.proxies import LinkProxies
 
 
 def team_of(user_index: int, team_size: int) -> str:

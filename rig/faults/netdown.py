@@ -2,7 +2,7 @@
 
 A container can be taken off its network (`DockerGateway.disconnect_network`); a local
 process cannot, short of firewall rules that need root. So `rig run` sends every device
-through a link proxy (`rig.faults.proxy.LinkProxies`), and a netdown takes those links
+through a link proxy (`rig.faults.proxies.LinkProxies`), and a netdown takes those links
 down: a flag file in the run directory, which every load process on this machine watches
 (`FlagWatcher`), and for a distributed run a message from the master to every worker (on
 other machines too), so all of them go down at once. While it is down each proxy cuts

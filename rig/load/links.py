@@ -23,7 +23,8 @@ from rig.device.device import VirtualDevice
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.faults.netdown import FlagWatcher, NetdownFlag
-from rig.faults.proxy import CutPlan, LinkProxies
+from rig.faults.proxies import LinkProxies
+from rig.faults.proxy import CutPlan
 from rig.load.scenario import Links
 
 

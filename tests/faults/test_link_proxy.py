@@ -25,7 +25,8 @@ from rig.device.lifecycle import AppState
 from rig.device.profile import load_fleet
 from rig.device.runner import DeviceRunner
 from rig.faults.link import PRESETS, LinkQuality
-from rig.faults.proxy import Corruption, CutPlan, LinkProxies, LinkProxy, upstream_of
+from rig.faults.proxies import LinkProxies, upstream_of
+from rig.faults.proxy import Corruption, CutPlan, LinkProxy
 from rig.gateway import AdminClient, GatewayController
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.retry import is_transient

@@ -28,7 +28,8 @@ from rig._errors import (
 from rig.faults.gateway import Fault, NetworkTarget, apply, parse_fault
 from rig.faults.link import PRESETS
 from rig.faults.netdown import FlagWatcher, LocalNetworkSwitch, NetdownFlag
-from rig.faults.proxy import LinkProxies, LinkProxy
+from rig.faults.proxies import LinkProxies
+from rig.faults.proxy import LinkProxy
 from rig.load.links import ProcessLinks, cut_plan, links_wanted, merge_links
 from rig.load.scenario import Links, load_scenario
 from rig.replicator.retry import is_protocol_error, is_transient
