@@ -21,6 +21,11 @@ def register(commands: Any) -> None:
     run.add_argument("scenario", help="scenario name in scenarios/ (e.g. demo, smoke) or a .toml path")
     run.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     run.add_argument("--binary", type=Path, help="local Sync Gateway binary (default: the built --version)")
+    run.add_argument("--backend", choices=("local", "docker"), default="local",
+                     help="the gateway the rig starts: local, a process on loopback (default); docker, a container "
+                          "via DOCKER_HOST (its webhooks reach the rig on this machine's bridge address)")
+    run.add_argument("--image", help="docker backend: image to run (default localhost/sync-gateway:<version>-ce, "
+                                     "built from the Go-built binary when missing)")
     run.add_argument("--gateway-url", help="use a running Sync Gateway: its public URL (needs --admin-url)")
     run.add_argument("--admin-url", help="admin URL of the running Sync Gateway")
     run.add_argument("--metrics-url", help="metrics URL of the running Sync Gateway (default: admin URL)")
@@ -128,11 +133,30 @@ def _run(args: argparse.Namespace) -> int:
         if args.wait_gateway:
             remote.wait_ready(args.wait_gateway)
         return run(scenario, remote, run_dir, faults=faults, **options)
-    binary = args.binary or build(args.version)
     data_dir = args.data_dir
     if data_dir is None and any(f.kind in ("kill", "restart") for f in faults):
         data_dir = run_dir / "gateway-data"  # in-memory rosmar would lose every document on the kill
+    if args.backend == "docker":
+        return _run_on_docker(args, scenario, run_dir, data_dir, faults, options)
+    binary = args.binary or build(args.version)
     gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
                            data_dir=data_dir)
     with gateway:
         return run(scenario, gateway, run_dir, faults=faults, **options)
+
+
+def _run_on_docker(args: argparse.Namespace, scenario: Any, run_dir: Path, data_dir: Path | None,
+                   faults: list[Any], options: dict[str, Any]) -> int:
+    from rig.gateway import DatabaseSpec
+    from rig.gateway.docker import DockerGateway
+    from rig.gateway.image import SG_REPOSITORY, docker_client, image_labels, sg_tag, sync_gateway_image
+    from rig.load.orchestrate import run
+
+    image = args.image or sg_tag(args.version)
+    if image.startswith(SG_REPOSITORY + ":") and (args.binary is not None
+                                                  or image_labels(docker_client(), image) is None):
+        image = sync_gateway_image(args.version, binary=args.binary)
+    gateway = DockerGateway(image, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
+                            data_dir=data_dir)
+    with gateway:
+        return run(scenario, gateway, run_dir, faults=faults, listen_host=gateway.host_address, **options)

@@ -142,6 +142,20 @@ class DockerGateway:
         return storage_url(Path(DATA_DIR) if self.data_dir is not None else None)
 
     @property
+    def host_address(self) -> str:
+        """This machine's address on the container's network (its bridge gateway): where the gateway's
+        webhooks reach a push service on this machine. Not a public address: only containers on that
+        bridge reach it. Raises GatewayError before start or when Docker reports no gateway."""
+        container = self._require()
+        container.reload()
+        networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        for settings in networks.values():
+            if (settings or {}).get("Gateway"):
+                return str(settings["Gateway"])
+        raise GatewayError(f"container {self.name} reports no network gateway (networks: {', '.join(networks)}); "
+                           "its webhooks cannot reach this machine")
+
+    @property
     def container_id(self) -> str | None:
         return None if self._container is None else str(self._container.id)
 

@@ -159,7 +159,7 @@ class Coordinator:
 class LocalWorkers:
     """`rig worker` processes on this machine, each logging to RUN_DIR/worker-K.log."""
 
-    def __init__(self, count: int, port: int, run_dir: Path) -> None:
+    def __init__(self, count: int, port: int, run_dir: Path, listen_host: str = "127.0.0.1") -> None:
         self.processes: list[subprocess.Popen[bytes]] = []
         root = str(project_root())
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
@@ -167,7 +167,8 @@ class LocalWorkers:
             with (run_dir / f"worker-{k}.log").open("w") as log_file:
                 self.processes.append(subprocess.Popen(
                     [sys.executable, "-m", "rig", "worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-                     "--index-hint", str(k)], env=env, stdout=log_file, stderr=subprocess.STDOUT))
+                     "--index-hint", str(k), "--bind-host", listen_host], env=env, stdout=log_file,
+                    stderr=subprocess.STDOUT))
 
     def check(self) -> str | None:
         dead = [f"worker {k} exited with {p.returncode} (see worker-{k}.log)"
@@ -230,7 +231,7 @@ class MasterSession:
         if self.spread.remote:
             self.log(f"waiting for {self.spread.remote} worker(s): rig worker --master-host <this host> "
                      f"--master-port {self.port} (master listening on {self.spread.bind_host}:{self.port})")
-        self.local = LocalWorkers(self.spread.local, self.port, self.run_dir)
+        self.local = LocalWorkers(self.spread.local, self.port, self.run_dir, self.spread.local_listen_host)
         return self
 
     def _check(self) -> str | None:

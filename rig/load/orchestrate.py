@@ -3,6 +3,7 @@ workers), merge what every process measured, check thresholds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -63,6 +64,9 @@ class Distribution:
     bind_host: str = "127.0.0.1"
     port: int = 0
     timeout: float = 120.0
+    local_listen_host: str = "127.0.0.1"
+    """Where the local workers' push services and metrics listen (a docker gateway's webhooks come
+    from its container network, so there the host's bridge address)."""
 
     @property
     def workers(self) -> int:
@@ -114,10 +118,12 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
         distribution: Distribution | None = None, metrics: tuple[str, int] = ("127.0.0.1", 0),
         fail_if: list[str] | None = None, verify: bool = True, faults: Sequence[Fault] = (),
-        sync_function: Path | None = None, log: Any = print) -> int:
+        sync_function: Path | None = None, listen_host: str = "127.0.0.1", log: Any = print) -> int:
     """`metrics` (host, port): where this process serves its metrics (0: a free port for the devices'
     process, none for a master)."""
     spread = distribution or Distribution(local=workers)
+    if listen_host != "127.0.0.1":
+        spread = dataclasses.replace(spread, local_listen_host=listen_host)
     processes = max(1, spread.workers)
     if any(f.kind != "netdown" for f in faults) and \
             not all(hasattr(gateway, call) for call in ("kill", "pause", "unpause")):
@@ -138,7 +144,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True)
     if spread.workers == 0:
         host, port = metrics
-        endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
+        if listen_host != "127.0.0.1":  # the gateway's webhooks come from a container network
+            endpoints = [Endpoint(listen_host, free_port(listen_host), port or free_port(listen_host), listen_host)]
+        else:
+            endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
         configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
                           netdown_flag=netdown_flag, log=log)
         before = _gateway_counters(admin, db)
@@ -176,7 +185,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         write_findings(run_dir, oracle)
         flat.update(oracle.figures())
     failed = check_thresholds(fail_if or [], flat)
-    version = binary_version(gateway.binary) if isinstance(gateway, LocalGateway) else gateway.public_url
+    if isinstance(gateway, LocalGateway):
+        version = binary_version(gateway.binary)
+    else:  # a container's image, or a gateway given by URL
+        version = str(getattr(gateway, "image", None) or gateway.public_url)
     names = totals["device_names"]
     by_profile = Counter(name.split("/")[1] for name in names if name.count("/") >= 2)
     summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
