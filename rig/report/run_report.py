@@ -115,7 +115,7 @@ def _oracle(run: RunData) -> list[str]:
     oracle = run.summary.get("oracle")
     if not oracle:
         return [html.paragraph("no routing spec in this scenario: the oracle did not judge this run "
-                               "(see `[routing]` in the README)")]
+                               "(see [routing] in the README)")]
     findings = int(oracle.get("findings", 0))
     parts = [html.paragraph(
         f"Judged against routing spec {oracle.get('spec')!r} with sync function "
@@ -132,6 +132,27 @@ def _oracle(run: RunData) -> list[str]:
     if oracle.get("examples"):
         parts += [html.paragraph("Examples (all of them in oracle-findings.json):"),
                   html.bullet_list([str(e) for e in oracle["examples"][:20]])]
+    return parts
+
+
+def _links(run: RunData) -> list[str]:
+    links = run.summary.get("links")
+    if not links or not links.get("classes"):
+        return [html.paragraph("devices connected straight to the gateway (no [links] in the scenario)")]
+    plan = links.get("cut_plan")
+    parts = [html.paragraph("Each device went through a loopback proxy of the link class drawn from its profile's "
+                            "mix" + (f"; connections were cut by plan {plan}" if plan else "") + ".")]
+    columns = ("devices", "connections", "bytes_up", "bytes_down", "cuts", "stalls", "refused_down",
+               "upstream_failures")
+    rows = [(name, *(stats.get(c, 0) for c in columns)) for name, stats in sorted(links["classes"].items())]
+    parts.append(html.table(["link class", *(c.replace("_", " ") for c in columns)], rows))
+    for window in links.get("netdown_seen") or []:
+        down, up = window.get("down_at"), window.get("up_at")
+        if down is None:
+            continue
+        until = "the end" if up is None else f"{up - run.started_at:.1f} s"
+        parts.append(html.paragraph(f"netdown: a load process's links were down from {down - run.started_at:.1f} s "
+                                    f"to {until}, {window.get('cuts', 0)} connection(s) cut"))
     return parts
 
 
@@ -163,6 +184,7 @@ def render(run: RunData) -> str:
         html.section("conformance", "Conformance findings", *_findings(run)),
         html.section("oracle", "Routing oracle: what the spec allows", *_oracle(run)),
         html.section("faults", "Gateway faults and acknowledged writes", *_faults(run)),
+        html.section("links", "Device links", *_links(run)),
         html.section("counters", "Push service and gateway counters",
                      html.table(["push service", "count"], [(k, v) for k, v in push.items()]),
                      html.table(["Sync Gateway counter (during the run)", "delta"],

@@ -32,3 +32,18 @@ def test_a_clean_run_says_so_and_a_run_without_a_spec_says_it_was_not_judged() -
                                   "by_rule": {}, "examples": []})))
     assert "no findings" in clean
     assert "did not judge" in "".join(_oracle(_run(None)))
+
+
+def test_the_links_section_lists_each_class_and_the_netdown_windows() -> None:
+    from rig.report.run_report import _links
+
+    summary = {"links": {"shaped": True, "cut_plan": None, "classes": {
+        "slow4g": {"devices": 25, "connections": 74, "bytes_up": 73828, "bytes_down": 348062, "cuts": 2},
+        "cable": {"devices": 11, "connections": 38, "bytes_up": 55015, "bytes_down": 261998, "cuts": 0}},
+        "netdown_seen": [{"down_at": 105.0, "up_at": 108.5, "cuts": 7}]}}
+    html = "".join(_links(RunData(Path("r"), summary, Measurements(), Series(), 100.0)))
+    assert html.index("cable") < html.index("slow4g")
+    assert "348062" in html and "74" in html
+    assert "down from 5.0 s to 8.5 s, 7 connection(s) cut" in html
+    straight = "".join(_links(RunData(Path("r"), {"links": None}, Measurements(), Series(), 0.0)))
+    assert "straight to the gateway" in straight
