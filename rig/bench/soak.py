@@ -58,11 +58,12 @@ def growth_per_hour(points: list[tuple[float, float]]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / var * 3600
 
 
-def check_devices(admin: AdminClient, db: str, devices: list[VirtualDevice]) -> dict[str, int]:
+def check_devices(admin: AdminClient, db: str, devices: list[VirtualDevice]) -> dict[str, Any]:
     rows = admin.all_docs(db)
     docs = {r["id"]: (r["value"]["rev"], set(r["value"].get("channels") or [])) for r in rows}
     channels: dict[str, set[str]] = {}
     lost = stale = leaked = 0
+    examples: list[str] = []
     for device in devices:
         user = device.credentials.username
         readable = channels.setdefault(user, set(admin.user(db, user)["all_channels"]))
@@ -70,8 +71,16 @@ def check_devices(admin: AdminClient, db: str, devices: list[VirtualDevice]) -> 
         held = {d.doc_id: d.rev for d in device.store.docs.values() if not d.deleted}
         lost += len(set(expected) - set(held))
         leaked += len(set(held) - set(expected))
-        stale += sum(1 for d in set(held) & set(expected) if held[d] != expected[d])
-    return {"documents_on_gateway": len(docs), "lost": lost, "stale": stale, "leaked": leaked}
+        for doc_id in sorted(set(held) & set(expected)):
+            if held[doc_id] != expected[doc_id]:
+                stale += 1
+                doc = device.store.docs[doc_id]
+                if len(examples) < 20:  # enough to tell a replicator bug from a check that ended too soon
+                    examples.append(f"stale {doc_id} on {device.name}: holds {doc.rev} (server's as it knows "
+                                    f"{doc.remote_rev}, stalled {doc.stalled_rev}, history {list(doc.history[:3])}), "
+                                    f"gateway {expected[doc_id]}")
+    return {"documents_on_gateway": len(docs), "lost": lost, "stale": stale, "leaked": leaked,
+            "examples": examples}
 
 
 def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per_s: float, sample_s: float,
