@@ -92,14 +92,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _given_binary(args: argparse.Namespace) -> Path | None:
+    if args.binary is None:
+        return None
+    if not args.binary.is_file():
+        raise ConfigError(f"--binary {args.binary}: no such file")
+    return Path(args.binary)
+
+
 def _resolve_binary(args: argparse.Namespace) -> Path:
     from rig.gateway.build import build
 
-    if args.binary is not None:
-        if not args.binary.is_file():
-            raise ConfigError(f"--binary {args.binary}: no such file")
-        return Path(args.binary)
-    return build(args.version)
+    return _given_binary(args) or build(args.version)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -201,17 +205,12 @@ def _image(args: argparse.Namespace) -> int:
 def _docker_up(args: argparse.Namespace) -> int:
     from rig.gateway import DatabaseSpec
     from rig.gateway.docker import DockerGateway, detach
-    from rig.gateway.image import SG_REPOSITORY, image_labels, sg_tag, sync_gateway_image
+    from rig.gateway.image import resolve_sg_image
 
     path = _docker_state_path()
     if path.is_file():
         raise GatewayError(f"a docker gateway is already up (see `rig gateway status --backend docker`; {path})")
-    image = args.image or sg_tag(args.version)
-    if image.startswith(SG_REPOSITORY + ":"):
-        from rig.gateway.image import docker_client
-
-        if args.binary is not None or image_labels(docker_client(), image) is None:
-            image = sync_gateway_image(args.version, binary=_resolve_binary(args))
+    image = resolve_sg_image(args.version, args.image, _given_binary(args))
     path.parent.mkdir(parents=True, exist_ok=True)
     gateway = DockerGateway(image, path.parent / "docker",
                             databases=[DatabaseSpec(args.database, sync_function=args.sync_function)],

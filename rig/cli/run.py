@@ -149,13 +149,10 @@ def _run_on_docker(args: argparse.Namespace, scenario: Any, run_dir: Path, data_
                    faults: list[Any], options: dict[str, Any]) -> int:
     from rig.gateway import DatabaseSpec
     from rig.gateway.docker import DockerGateway
-    from rig.gateway.image import SG_REPOSITORY, docker_client, image_labels, sg_tag, sync_gateway_image
+    from rig.gateway.image import resolve_sg_image
     from rig.load.orchestrate import run
 
-    image = args.image or sg_tag(args.version)
-    if image.startswith(SG_REPOSITORY + ":") and (args.binary is not None
-                                                  or image_labels(docker_client(), image) is None):
-        image = sync_gateway_image(args.version, binary=args.binary)
+    image = resolve_sg_image(args.version, args.image, args.binary)
     gateway = DockerGateway(image, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
                             data_dir=data_dir)
     with gateway:

@@ -345,23 +345,24 @@ def disconnect_container(client: Any, container: Any, name: str) -> list[str]:
     names = list((container.attrs.get("NetworkSettings") or {}).get("Networks") or {})
     if not names:
         raise GatewayError(f"container {name} is on no network (already disconnected?)")
-    for network in names:
-        try:
-            client.networks.get(network).disconnect(container)
-        except Exception as exc:
-            raise GatewayError(f"the engine refused to disconnect {name} from network {network!r}: "
-                               f"{type(exc).__name__}: {exc}") from None
+    _on_networks(client, container, name, names, connect=False)
     return names
 
 
 def reconnect_container(client: Any, container: Any, name: str, networks: list[str]) -> None:
     """Put a container back on `networks` (the engine's network connect)."""
+    _on_networks(client, container, name, networks, connect=True)
+
+
+def _on_networks(client: Any, container: Any, name: str, networks: list[str], *, connect: bool) -> None:
+    verb = "reconnect" if connect else "disconnect"
     for network in networks:
         try:
-            client.networks.get(network).connect(container)
+            handle = client.networks.get(network)
+            (handle.connect if connect else handle.disconnect)(container)
         except Exception as exc:
-            raise GatewayError(f"the engine refused to reconnect {name} to network {network!r}: "
-                               f"{type(exc).__name__}: {exc}") from None
+            raise GatewayError(f"the engine refused to {verb} {name} {'to' if connect else 'from'} network "
+                               f"{network!r}: {type(exc).__name__}: {exc}") from None
 
 
 @atexit.register

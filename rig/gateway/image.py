@@ -231,3 +231,13 @@ def prometheus_image(binary: Path = Path("/usr/bin/prometheus"), *, client: Any 
         raise GatewayBuildError(f"{binary} not found: install Debian's `prometheus` package (.ci/containers.sh)")
     return _binary_image(client or docker_client(), tag=PROMETHEUS_TAG, binary=binary, folder="prometheus",
                          force=force, progress=progress)
+
+
+def resolve_sg_image(version: str, image: str | None = None, binary: Path | None = None) -> str:
+    """The Sync Gateway image to run: `image` as given (a user's `couchbase/sync-gateway:...`), else
+    `localhost/sync-gateway:<version>-ce`, built from the Go-built (or given) binary when it is missing
+    or a binary is given."""
+    tag = image or sg_tag(version)
+    if tag.startswith(SG_REPOSITORY + ":") and (binary is not None or image_labels(docker_client(), tag) is None):
+        return sync_gateway_image(version, binary=binary)
+    return tag
