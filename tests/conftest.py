@@ -17,6 +17,19 @@ from rig.gateway import AdminClient, DatabaseSpec, GatewayController, LocalGatew
 BACKEND_SUITES = ("replicator",)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under `./rig.sh test` (RIG_FORBID_SKIPS=1) a skipped test fails the run: the script installed
+    everything the suite needs, so a skip means a setup step is missing, not an optional extra."""
+    if os.environ.get("RIG_FORBID_SKIPS") != "1" or hasattr(session.config, "workerinput"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and session.exitstatus == 0:
+        reporter.write_line(f"rig: {len(skipped)} test(s) skipped, and RIG_FORBID_SKIPS=1 forbids skips "
+                            "(reasons in the summary; RIG_ALLOW_SKIPS=1 ./rig.sh test allows them)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--gateway-binary", default=os.environ.get("RIG_SG_BINARY"),
                      help="Sync Gateway binary to test against (default: build the default release)")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.gateway
 
 def _compose(project: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("docker-compose")
-    assert exe, "docker-compose is not installed (.ci/containers.sh installs it)"
+    assert exe, "docker-compose is not installed (./rig.sh setup installs it)"
     root = project_root()
     return subprocess.run([exe, "-p", project, "-f", str(root / "docker-compose.yml"),
                            "-f", str(root / "docker-compose.test.yml"), *args],

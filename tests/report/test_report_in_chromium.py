@@ -27,7 +27,7 @@ REPORT_SECTIONS = ["Run", "Key figures", "Throughput over time", "Device states 
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM, "chromium is not installed: `apt-get install -y chromium` (.ci/packages.sh does it)"
+    assert CHROMIUM, "chromium is not installed: `apt-get install -y chromium` (./rig.sh setup does it)"
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            "--disable-extensions", f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=120)
