@@ -96,8 +96,9 @@ def _run(args: argparse.Namespace) -> int:
     from rig.faults.gateway import parse_fault
     from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
     from rig.gateway.build import build
-    from rig.load.orchestrate import LOCUSTFILE, Distribution, prepare, run, scenario_with  # imports locust first
+    from rig.load.orchestrate import LOCUSTFILE, prepare, run, scenario_with  # imports locust first
     from rig.load.scenario import find_scenario
+    from rig.load.spread import Distribution
 
     scenario = scenario_with(find_scenario(args.scenario), duration=args.duration, time_scale=args.time_scale)
     if args.database:

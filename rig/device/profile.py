@@ -9,27 +9,14 @@ from __future__ import annotations
 import random
 import tomllib
 from dataclasses import dataclass, field, fields
-from math import exp, log
 from pathlib import Path
 from typing import Any
 
+from rig._distributions import LogNormal as LogNormal  # re-exported: profiles name it
 from rig._errors import ConfigError, did_you_mean
 from rig._paths import project_root
+from rig._push_policy import Push as Push  # re-exported: profiles name it
 from rig.faults.link import check_mix
-
-_Z90 = 1.2815515655446004  # standard normal quantile at 0.9
-
-
-@dataclass(frozen=True, slots=True)
-class LogNormal:
-    """A log-normal distribution fitted to its median and 90th percentile."""
-
-    median: float
-    p90: float
-
-    def sample(self, rng: random.Random) -> float:
-        sigma = log(self.p90 / self.median) / _Z90 if self.p90 > self.median else 0.0
-        return float(exp(rng.gauss(log(self.median), sigma)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +41,6 @@ class Refresh:
     budget_seconds: float = 30.0
     overrun_penalty: float = 2.0
     """Each overrun multiplies the next refresh gap (capped at 24 h)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Push:
-    enabled: bool = True
-    budget_seconds: float = 30.0
-    throttle_capacity: int = 3
-    throttle_refill_per_hour: float = 3.0
-    delay_seconds: LogNormal = LogNormal(1.0, 5.0)
-    drop_probability: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)

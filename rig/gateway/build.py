@@ -10,11 +10,13 @@ are ignored by Go, so without it the build silently uses upstream websocket).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +104,8 @@ def build(name: str = DEFAULT_VERSION, *, force: bool = False,
     mod_mode = "readonly" if (module_dir / "go.sum").is_file() else "mod"
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
-    cmd = [go, "build", f"-mod={mod_mode}", "-trimpath", "-o", str(partial),
+    # -v names each package as it is compiled: the progress a person waits on (cgo takes minutes).
+    cmd = [go, "build", "-v", f"-mod={mod_mode}", "-trimpath", "-o", str(partial),
            "github.com/couchbase/sync_gateway"]
     env = dict(os.environ, CGO_ENABLED="1", GONOSUMDB=_NOSUMDB, GOFLAGS="")
     progress(f"building Sync Gateway {rel.name} ({rel.pseudo_version}) in {module_dir} ...")
@@ -111,10 +114,7 @@ def build(name: str = DEFAULT_VERSION, *, force: bool = False,
     proc = subprocess.Popen(cmd, cwd=module_dir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    output: list[str] = []
-    for line in proc.stdout:
-        output.append(line.rstrip())
-        progress(f"  [{time.monotonic() - started:5.0f}s] {line.rstrip()}")
+    output = _stream(proc.stdout, started, progress)
     code = proc.wait()
     if code != 0:
         tail = "\n".join(output[-15:])
@@ -124,6 +124,31 @@ def build(name: str = DEFAULT_VERSION, *, force: bool = False,
     partial.replace(target)
     progress(f"built Sync Gateway {rel.name} in {time.monotonic() - started:.0f}s")
     return target
+
+
+def _stream(lines: Iterable[str], started: float, progress: ProgressFn, quiet_s: float = 10.0) -> list[str]:
+    """Each line of the build's output with the elapsed time; while the compiler stays silent
+    (a cgo package takes a minute), a line every `quiet_s` seconds naming what it is still on."""
+    pending: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in lines:
+            pending.put(line)
+        pending.put(None)
+
+    threading.Thread(target=read, name="go-build-output", daemon=True).start()
+    output: list[str] = []
+    while True:
+        try:
+            line = pending.get(timeout=quiet_s)
+        except queue.Empty:
+            last = output[-1] if output else "resolving modules"
+            progress(f"  [{time.monotonic() - started:5.0f}s] still building (last started: {last})")
+            continue
+        if line is None:
+            return output
+        output.append(line.rstrip())
+        progress(f"  [{time.monotonic() - started:5.0f}s] {line.rstrip()}")
 
 
 def binary_version(binary: Path) -> str:

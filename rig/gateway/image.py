@@ -228,7 +228,7 @@ def prometheus_image(binary: Path = Path("/usr/bin/prometheus"), *, client: Any 
                      force: bool = False, progress: ProgressFn | None = None) -> str:
     """`localhost/prometheus:rig` from Debian's `prometheus` package binary."""
     if not binary.is_file():
-        raise GatewayBuildError(f"{binary} not found: install Debian's `prometheus` package (./rig.sh setup installs it)")
+        raise GatewayBuildError(f"{binary} not found: install Debian's `prometheus` (./rig.sh setup does)")
     return _binary_image(client or docker_client(), tag=PROMETHEUS_TAG, binary=binary, folder="prometheus",
                          force=force, progress=progress)
 

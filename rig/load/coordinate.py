@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent
 
@@ -34,9 +34,7 @@ from rig._errors import RigError
 from rig._paths import project_root
 from rig.load.process import RunConfig, write_result
 from rig.load.scenario import Scenario
-
-if TYPE_CHECKING:
-    from rig.load.orchestrate import Distribution, Endpoint
+from rig.load.spread import Distribution, Endpoint
 
 HELLO, CONFIG, READY, FINISH = "rig_hello", "rig_config", "rig_ready", "rig_finish"
 BARRIER, GO, RESULT, FAILED = "rig_barrier", "rig_go", "rig_result", "rig_failed"
@@ -238,8 +236,6 @@ class MasterSession:
         return self.local.check() if self.local is not None else None
 
     def wait_for_workers(self) -> list[Endpoint]:
-        from rig.load.orchestrate import Endpoint
-
         assert self.coordinator is not None
         workers = self.coordinator.wait_for_workers(self.spread.timeout, self._check)
         for w in workers:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -96,22 +96,3 @@ class ProcessLinks:
             self._closed = {"shaped": self.settings.enabled, "cut_plan": None if plan is None else asdict(plan),
                             "classes": classes, "netdown": windows}
         return self._closed
-
-
-def merge_links(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """The processes' link results as one: counters summed per link class, netdown windows listed."""
-    present = [part for part in parts if part]
-    if not present:
-        return None
-    classes: dict[str, dict[str, int]] = {}
-    for part in present:
-        for name, row in part["classes"].items():
-            into = classes.setdefault(name, {})
-            for key, value in row.items():
-                into[key] = into.get(key, 0) + value
-    total = {key: sum(row.get(key, 0) for row in classes.values())
-             for key in ("devices", "connections", "bytes_up", "bytes_down", "cuts", "refused_down", "stalls",
-                         "upstream_failures")}
-    return {"shaped": present[0]["shaped"], "cut_plan": present[0]["cut_plan"],
-            "classes": dict(sorted(classes.items())), "total": total,
-            "netdown_seen": [window for part in present for window in part["netdown"]]}

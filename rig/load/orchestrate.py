@@ -8,7 +8,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,16 @@ from rig.gateway.local import LocalGateway, free_port
 from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
-from rig.load.results import check_thresholds, flat_metrics, machine, merge, throughput_agreement, write_csv
+from rig.load.results import check_thresholds, flat_metrics, machine, write_csv
 from rig.load.scenario import Scenario
+from rig.load.spread import Distribution, Endpoint
 from rig.load.users import DeviceUser, fire_locust_events, set_process
 from rig.oracle.render import render
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
 from rig.oracle.run_check import summary_text as oracle_text
 from rig.oracle.run_check import write_findings
+from rig.runfiles import merge, throughput_agreement
 
 _GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
                      "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
@@ -42,35 +44,6 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
     return {name: admin.metric(name, database=db) for name in _GATEWAY_COUNTERS}
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a load process listens: the gateway's webhooks and Prometheus reach it at `host`."""
-
-    host: str
-    push_port: int
-    metrics_port: int
-    bind_host: str = "127.0.0.1"
-
-
-@dataclass(frozen=True, slots=True)
-class Distribution:
-    """How `rig run` spreads devices: `local` worker processes it starts, `remote` ones (`rig worker`)
-    that connect to the master at `bind_host:port`, waited for `timeout` seconds."""
-
-    local: int = 0
-    remote: int = 0
-    bind_host: str = "127.0.0.1"
-    port: int = 0
-    timeout: float = 120.0
-    local_listen_host: str = "127.0.0.1"
-    """Where the local workers' push services and metrics listen (a docker gateway's webhooks come
-    from its container network, so there the host's bridge address)."""
-
-    @property
-    def workers(self) -> int:
-        return self.local + self.remote
 
 
 def sync_function_for(scenario: Scenario, run_dir: Path, given: Path | None) -> Path | None:

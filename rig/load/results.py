@@ -1,9 +1,8 @@
-"""Merging the processes' results into one summary, CSV files, and threshold checks."""
+"""The figures thresholds name, threshold checks, CSV files (merging the processes' files: `rig.runfiles`)."""
 
 from __future__ import annotations
 
 import csv
-import json
 import operator
 import platform
 import re
@@ -12,42 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rig._errors import ConfigError
-from rig.device.measure import Arrival, Measurements, WakeMeasurement, percentile
-from rig.load.links import merge_links
+from rig.device.measure import Measurements, percentile
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
 _THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9.]+)\s*$")
-
-
-def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
-    measurements = Measurements(time_scale)
-    totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
-                              "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
-                              "device_errors_by_kind": {}, "device_error_samples": {}}
-    links = []
-    for path in sorted(run_dir.glob("worker-*.json")):
-        data = json.loads(path.read_text())
-        totals["workers"] += 1
-        totals["devices"] += data["devices"]
-        totals["device_errors"] += data["device_errors"]
-        for kind, count in (data.get("device_errors_by_kind") or {}).items():
-            totals["device_errors_by_kind"][kind] = totals["device_errors_by_kind"].get(kind, 0) + count
-        for kind, messages in (data.get("device_error_samples") or {}).items():
-            totals["device_error_samples"].setdefault(kind, []).extend(messages[:3])
-        totals["final_sync_failures"] += data["final_sync_failures"]
-        totals["verify_problems"] += data["verify_problems"]
-        totals["device_names"] += data.get("device_names", [])
-        totals["protocol_errors"].update(data.get("protocol_errors") or {})
-        links.append(data.get("links"))
-        for key, value in data["push"].items():
-            totals["push"][key] = totals["push"].get(key, 0) + value
-        for wake in data["measurements"]["wakes"]:
-            measurements.wakes.append(WakeMeasurement(**wake))
-        for arrival in data["measurements"]["arrivals"]:
-            measurements.arrivals.append(Arrival(**arrival))
-    totals["links"] = merge_links(links)
-    return measurements, totals
 
 
 def flat_metrics(measurements: Measurements, totals: dict[str, Any], gateway_delta: dict[str, float],
@@ -109,33 +77,3 @@ def machine() -> dict[str, Any]:
     import os
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-
-
-def throughput_agreement(run_dir: Path) -> dict[str, Any]:
-    """Documents the devices counted against what Sync Gateway counted, over the sampled load phase.
-
-    Each process samples its devices' counts from before its first device starts until after
-    its last one stops; the first process also samples the gateway's counters. A revision the
-    gateway sent to a device the OS killed before it arrived counts on the gateway's side only.
-    """
-    rig = {"pulled": 0.0, "pushed": 0.0}
-    gateway: dict[str, float] = {}
-    for path in sorted(run_dir.glob("worker-*.json")):
-        samples = json.loads(path.read_text()).get("samples") or []
-        if len(samples) < 2:
-            continue
-        first, last = samples[0], samples[-1]
-        for key in rig:
-            rig[key] += float(last.get(key, 0.0)) - float(first.get(key, 0.0))
-        for key in ("gateway_pulled", "gateway_pushed"):
-            if key in first and key in last:
-                gateway[key] = float(last[key]) - float(first[key])
-    result: dict[str, Any] = {"rig_pulled": rig["pulled"], "rig_pushed": rig["pushed"],
-                              "gateway_revs_sent": gateway.get("gateway_pulled"),
-                              "gateway_docs_pushed": gateway.get("gateway_pushed")}
-    for side, rig_key, gw_key in (("pull", "rig_pulled", "gateway_revs_sent"),
-                                  ("push", "rig_pushed", "gateway_docs_pushed")):
-        counted = result[gw_key]
-        result[f"{side}_difference_pct"] = (None if not counted else
-                                            round(100.0 * (result[rig_key] - counted) / counted, 2))
-    return result

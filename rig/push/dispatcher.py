@@ -7,7 +7,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from rig.device.profile import Push
+from rig._push_policy import Push
 
 
 @dataclass(slots=True)

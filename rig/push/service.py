@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rig._errors import AdminApiError
-from rig.device.profile import Push
+from rig._push_policy import Push
 from rig.gateway import AdminClient
 from rig.push.dispatcher import PushCounters, PushDispatcher
 

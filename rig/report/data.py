@@ -11,7 +11,7 @@ from typing import Any
 
 from rig._errors import ConfigError
 from rig.device.measure import Measurements
-from rig.load.results import merge
+from rig.runfiles import merge
 
 STATES = ("foreground", "background", "awake", "suspended", "terminated", "force_quit")
 """Lifecycle states in the order the report stacks them."""

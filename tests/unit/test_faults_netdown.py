@@ -30,9 +30,10 @@ from rig.faults.link import PRESETS
 from rig.faults.netdown import FlagWatcher, LocalNetworkSwitch, NetdownFlag
 from rig.faults.proxies import LinkProxies
 from rig.faults.proxy import LinkProxy
-from rig.load.links import ProcessLinks, cut_plan, links_wanted, merge_links
+from rig.load.links import ProcessLinks, cut_plan, links_wanted
 from rig.load.scenario import Links, load_scenario
 from rig.replicator.retry import is_protocol_error, is_transient
+from rig.runfiles import merge_links
 
 
 def test_netdown_parses_with_a_default_of_five_seconds() -> None:
