@@ -7,6 +7,7 @@ them (`rig.report`), so that neither imports the other.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,31 +65,113 @@ def merge_links(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None
             "netdown_seen": [window for part in present for window in part["netdown"]]}
 
 
+def increase(values: Sequence[float]) -> float:
+    """How much a counter grew over its samples, across restarts, as Prometheus's `increase()`:
+    a counter only grows, so a drop means the process restarted from zero and the value after
+    the drop is all new. (Counts made after the last sample before a restart are lost.)"""
+    total = 0.0
+    for previous, current in itertools.pairwise(values):
+        total += current - previous if current >= previous else current
+    return total
+
+
+def sampled(run_dir: Path, key: str, since: float | None = None) -> list[float] | None:
+    """The values of `key` sampled by the process that sampled it (the first process for the
+    gateway's counters), at or after `since`; None when no process sampled it."""
+    for path in sorted(run_dir.glob("worker-*.json")):
+        samples = json.loads(path.read_text()).get("samples") or []
+        values = [float(s[key]) for s in samples if key in s and (since is None or s["t"] >= since)]
+        if values:
+            return values
+    return None
+
+
+def gateway_increase(run_dir: Path, before: dict[str, float], after: dict[str, float],
+                     sampled_as: dict[str, str], since: float) -> dict[str, float]:
+    """Each gateway counter's growth from `before` (read as the devices started, at `since`) to
+    `after` (read after the final sync), through the values sampled in between: a gateway killed
+    or restarted mid-run starts its counters from zero, and a plain `after - before` would be
+    wrong (negative, or far too small). `sampled_as` maps a counter to its key in the samples."""
+    keys = {metric: key for key, metric in sampled_as.items()}
+    grown = {}
+    for metric in after:
+        between = sampled(run_dir, keys[metric], since) if metric in keys else None
+        grown[metric] = increase([before[metric], *(between or []), after[metric]])
+    return grown
+
+
+def restart_windows(samples: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    """Where the sampled gateway counter `key` restarted from zero: from the last sample that had a
+    value before the restart to the last sample that had none (the gateway not answering) after it.
+    What the gateway counted in such a window died with it, so the cross-check leaves it out."""
+    windows = []
+    last: tuple[float, float] | None = None
+    silent_until: float | None = None
+    for sample in samples:
+        if key not in sample:
+            if last is not None:
+                silent_until = float(sample["t"])
+            continue
+        value = float(sample[key])
+        if last is not None and value < last[1]:
+            windows.append((last[0], silent_until if silent_until is not None else last[0]))
+        last, silent_until = (float(sample["t"]), value), None
+    return windows
+
+
+def _value_at(samples: Sequence[dict[str, Any]], key: str, when: float) -> float:
+    """The last value of `key` sampled at or before `when` (0 before the first)."""
+    before = [float(s.get(key, 0.0)) for s in samples if s["t"] <= when]
+    return before[-1] if before else 0.0
+
+
+def unobserved(rig: Sequence[Sequence[dict[str, Any]]], rig_key: str, gateway: Sequence[dict[str, Any]],
+               gw_key: str) -> float:
+    """What the devices counted that a killed gateway had counted too but took with it.
+
+    For each life of the gateway that ended in a restart (`restart_windows`): the devices' growth
+    over that life (to when the gateway answered again: nothing else was sending) less the
+    gateway's growth to its last sample; at most the devices' growth after that last sample,
+    the only documents the gateway could have sent uncounted. Devices counting more than that
+    still show as a difference, and so does counting less."""
+    total = 0.0
+    life_start = float(gateway[0]["t"]) if gateway else 0.0
+    for last_counted, answered_again in restart_windows(gateway, gw_key):
+        counted = increase([float(s[gw_key]) for s in gateway if gw_key in s and life_start <= s["t"] <= last_counted])
+        arrived = sum(_value_at(samples, rig_key, answered_again) - _value_at(samples, rig_key, life_start)
+                      for samples in rig)
+        after_last = sum(_value_at(samples, rig_key, answered_again) - _value_at(samples, rig_key, last_counted)
+                         for samples in rig)
+        total += min(max(0.0, arrived - counted), after_last)
+        life_start = answered_again
+    return total
+
+
 def throughput_agreement(run_dir: Path) -> dict[str, Any]:
     """Documents the devices counted against what Sync Gateway counted, over the sampled load phase.
 
     Each process samples its devices' counts from before its first device starts until after
-    its last one stops; the first process also samples the gateway's counters. A revision the
-    gateway sent to a device the OS killed before it arrived counts on the gateway's side only.
+    its last one stops; the first process also samples the gateway's counters, whose growth is
+    taken across restarts (`increase`). A killed gateway loses what it counted since its last
+    sample (the rig samples just before a fault): the devices' share of that (`unobserved`) is
+    left out of the comparison and reported as `rig_*_unobserved`. A revision
+    the gateway sent to a device the OS killed before it arrived counts on the gateway's side only.
     """
-    rig = {"pulled": 0.0, "pushed": 0.0}
-    gateway: dict[str, float] = {}
-    for path in sorted(run_dir.glob("worker-*.json")):
-        samples = json.loads(path.read_text()).get("samples") or []
-        if len(samples) < 2:
-            continue
-        first, last = samples[0], samples[-1]
-        for key in rig:
-            rig[key] += float(last.get(key, 0.0)) - float(first.get(key, 0.0))
-        for key in ("gateway_pulled", "gateway_pushed"):
-            if key in first and key in last:
-                gateway[key] = float(last[key]) - float(first[key])
-    result: dict[str, Any] = {"rig_pulled": rig["pulled"], "rig_pushed": rig["pushed"],
-                              "gateway_revs_sent": gateway.get("gateway_pulled"),
-                              "gateway_docs_pushed": gateway.get("gateway_pushed")}
-    for side, rig_key, gw_key in (("pull", "rig_pulled", "gateway_revs_sent"),
-                                  ("push", "rig_pushed", "gateway_docs_pushed")):
-        counted = result[gw_key]
-        result[f"{side}_difference_pct"] = (None if not counted else
-                                            round(100.0 * (result[rig_key] - counted) / counted, 2))
+    per_worker = [json.loads(path.read_text()).get("samples") or [] for path in sorted(run_dir.glob("worker-*.json"))]
+    per_worker = [samples for samples in per_worker if len(samples) >= 2]
+    result: dict[str, Any] = {}
+    for side, rig_key, gw_key, name in (("pull", "pulled", "gateway_pulled", "gateway_revs_sent"),
+                                        ("push", "pushed", "gateway_pushed", "gateway_docs_pushed")):
+        sampled_by = next((samples for samples in per_worker if any(gw_key in s for s in samples)), None)
+        everything = sum(increase([float(s.get(rig_key, 0.0)) for s in samples]) for samples in per_worker)
+        lost = unobserved(per_worker, rig_key, sampled_by, gw_key) if sampled_by else 0.0
+        observed = everything - lost
+        values = [float(s[gw_key]) for s in sampled_by or [] if gw_key in s]
+        counted = increase(values) if len(values) >= 2 else None
+        result[f"rig_{rig_key}"] = observed
+        result[f"rig_{rig_key}_unobserved"] = lost
+        result[name] = counted
+        if side == "pull":
+            result["gateway_restarts"] = len(restart_windows(sampled_by, gw_key)) if sampled_by else 0
+        result[f"{side}_difference_pct"] = (None if not counted else round(100.0 * (observed - counted) / counted, 2))
     return result

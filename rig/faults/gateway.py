@@ -155,6 +155,8 @@ class FaultInjector:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.before: list[Callable[[Fault], None]] = []
+        """Called just before each fault (a kill loses the gateway's counters: sample them first)."""
 
     def start(self) -> None:
         if not self.faults:
@@ -168,6 +170,8 @@ class FaultInjector:
             if self._stop.wait(max(0.0, started + fault.at_s - self._clock())):
                 return
             self._log(f"fault: {fault} ...")
+            for call in self.before:
+                call(fault)
             outage = apply(self.target, fault)
             self.outages.append(outage)
             back = "never came back" if outage.seconds is None else f"back after {outage.seconds:.1f} s"

@@ -27,6 +27,7 @@ from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.results import check_thresholds, flat_metrics, machine, write_csv
+from rig.load.samples import GATEWAY_COUNTERS
 from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
 from rig.load.users import DeviceUser, fire_locust_events, set_process
@@ -35,10 +36,9 @@ from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
 from rig.oracle.run_check import summary_text as oracle_text
 from rig.oracle.run_check import write_findings
-from rig.runfiles import merge, throughput_agreement
+from rig.runfiles import gateway_increase, merge, throughput_agreement
 
-_GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
-                     "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")
+_GATEWAY_COUNTERS = tuple(GATEWAY_COUNTERS.values())
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
@@ -141,7 +141,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
             session.run(csv_writer, injector, verify)
     elapsed = time.time() - started
     after = _gateway_counters(admin, db)
-    delta = {k: after[k] - before[k] for k in after}
+    # Across gateway restarts: through the counters the first process sampled every second.
+    delta = gateway_increase(run_dir, before, after, GATEWAY_COUNTERS, since=started)
     measurements, totals = merge(run_dir, scenario.time_scale)
     write_csv(run_dir, measurements)
     flat = flat_metrics(measurements, totals, delta, scenario.duration_s)
@@ -209,6 +210,8 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
     process = LoadProcess(config)
     process.measurements.listeners.append(fire_locust_events(environment))
     process.start()
+    # The gateway's counters die with a killed gateway: sample them just before any fault.
+    injector.before.append(lambda fault: process.sampler.sample_now())
     set_process(process)
     runner = environment.create_local_runner()
     writer = gevent.spawn(csv_writer)

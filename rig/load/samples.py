@@ -22,7 +22,10 @@ from rig.gateway import AdminClient
 
 SAMPLE_INTERVAL_S = 1.0
 GATEWAY_COUNTERS = {"gateway_pushed": "sgw_replication_push_doc_push_count",
-                    "gateway_pulled": "sgw_replication_pull_rev_send_count"}
+                    "gateway_pulled": "sgw_replication_pull_rev_send_count",
+                    "gateway_replications": "sgw_database_num_replications_total",
+                    "gateway_rejected": "sgw_security_num_docs_rejected"}
+"""Sampled every second so that figures over the run survive a gateway restart (`rig.runfiles.increase`)."""
 
 
 class Sampler:
@@ -35,6 +38,7 @@ class Sampler:
         self._max = max_samples
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         self.samples: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -43,8 +47,16 @@ class Sampler:
 
     def _loop(self) -> None:
         while len(self.samples) < self._max and not self._stop.is_set():
-            self.samples.append(self._sample())
+            self.sample_now()
             self._stop.wait(self._interval)
+
+    def sample_now(self) -> None:
+        """One sample now, between the periodic ones (just before a fault kills the gateway)."""
+        sample = self._sample()
+        with self._lock:
+            if len(self.samples) < self._max:
+                self.samples.append(sample)
+                self.samples.sort(key=lambda s: float(s.get("t", 0.0)))
 
     def stop(self) -> list[dict[str, Any]]:
         """Stop, take one last sample, and return them all."""

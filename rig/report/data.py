@@ -33,7 +33,10 @@ class Series:
         rates = [0.0]
         for i in range(1, len(values)):
             dt = self.t[i] - self.t[i - 1]
-            rates.append(max(0.0, values[i] - values[i - 1]) / dt if dt > 0 else 0.0)
+            grown = values[i] - values[i - 1]
+            if grown < 0:  # the gateway restarted: its counters start again from zero
+                grown = values[i]
+            rates.append(grown / dt if dt > 0 else 0.0)
         return rates[:len(values)]
 
 
@@ -92,6 +95,7 @@ def merge_samples(per_worker: list[list[dict[str, Any]]], step_s: float = 1.0,
                        if any(name in s for w in workers for s in w)}
     for samples in workers:
         times = [s["t"] for s in samples]
+        last_known: dict[str, float] = {}
         for i, when in enumerate(grid):
             index = bisect_right(times, when + 1e-6) - 1
             if index < 0:
@@ -100,5 +104,8 @@ def merge_samples(per_worker: list[list[dict[str, Any]]], step_s: float = 1.0,
             for state, count in sample.get("states", {}).items():
                 series.states[state][i] += count
             for name, values in series.counters.items():
-                values[i] += float(sample.get(name, 0.0))
+                # A gateway that did not answer (killed, paused) left no value: keep the last one,
+                # so the outage reads as no growth rather than as a restart from zero.
+                last_known[name] = float(sample.get(name, last_known.get(name, 0.0)))
+                values[i] += last_known[name]
     return series
