@@ -48,9 +48,11 @@ def register(commands: Any) -> None:
     logs = sub.add_parser("logs", help="print the last lines of the gateway's log")
     logs.add_argument("-n", "--lines", type=int, default=50)
     logs.set_defaults(handler=_logs)
-    for cmd in (up, sub.choices["down"], sub.choices["status"], logs):
-        cmd.add_argument("--backend", choices=("local", "docker"), default="local",
-                         help="local: a process on loopback (default); docker: a container via DOCKER_HOST")
+    up.add_argument("--backend", choices=("local", "docker"), default="local",
+                    help="local: a process on loopback (default); docker: a container via DOCKER_HOST")
+    for cmd in (sub.choices["down"], sub.choices["status"], logs):
+        cmd.add_argument("--backend", choices=("local", "docker"), default=None,
+                         help="default: the backend `rig gateway up` started")
     sub.choices["down"].add_argument("--all", action="store_true",
                                      help="docker backend: remove every container the rig made, of any run")
 
@@ -62,7 +64,8 @@ def register(commands: Any) -> None:
     fault.add_argument("kind", choices=("kill", "pause", "restart", "netdown"))
     fault.add_argument("--seconds", type=float, help="kill: seconds dead (default 3); pause: seconds frozen "
                                                      "(default 5); netdown: seconds off the network (default 5)")
-    fault.add_argument("--backend", choices=("local", "docker"), default="local")
+    fault.add_argument("--backend", choices=("local", "docker"), default=None,
+                       help="default: the backend `rig gateway up` started")
     fault.set_defaults(handler=_fault)
 
     image = sub.add_parser("image", help="build the local image localhost/sync-gateway:<version>-ce (no registry)")
@@ -74,6 +77,16 @@ def register(commands: Any) -> None:
 
 def _state_path() -> Path:
     return runs_dir() / "gateway" / "state.json"
+
+
+def _backend(args: argparse.Namespace) -> str:
+    """The backend asked for, else the one `rig gateway up` started (its state file says which)."""
+    if args.backend is not None:
+        return str(args.backend)
+    local, docker = _state_path().is_file(), _docker_state_path().is_file()
+    if local and docker:
+        raise ConfigError("both a local and a docker gateway are up: say which with --backend local|docker")
+    return "docker" if docker else "local"
 
 
 def _read_state() -> dict[str, Any]:
@@ -143,7 +156,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    if args.backend == "docker":
+    if _backend(args) == "docker":
         return _docker_down(args)
     state = _read_state()
     pid = int(state["pid"])
@@ -160,7 +173,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    if args.backend == "docker":
+    if _backend(args) == "docker":
         return _docker_status(args)
     state = _read_state()
     pid = int(state["pid"])
@@ -179,7 +192,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    if args.backend == "docker":
+    if _backend(args) == "docker":
         return _docker_logs(args)
     state = _read_state()
     lines = Path(state["log"]).read_text(errors="replace").splitlines()[-args.lines:]
@@ -298,7 +311,7 @@ def _fault(args: argparse.Namespace) -> int:
     from rig.faults.gateway import DEFAULT_DOWN_S, Fault, FaultTarget, apply
 
     target: FaultTarget
-    if args.backend == "docker":
+    if _backend(args) == "docker":
         from rig.gateway.image import docker_client
 
         target = DetachedContainerGateway(_read_docker_state(), docker_client())

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rig._errors import ConfigError
 from rig._paths import runs_dir
 
 
@@ -49,7 +50,8 @@ def register(commands: Any) -> None:
     run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
     run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
                      help="exit 1 if true, e.g. 'p95_write_to_arrival_s>2' (repeatable)")
-    run.add_argument("--database", help="database to create (default: the scenario's, usually rig)")
+    run.add_argument("--database", help="database to create (default: the scenario's, usually rig; on a gateway "
+                                        "given by --gateway-url that has it already, the next free rig-2, rig-3...)")
     run.add_argument("--no-verify", action="store_true", help="skip the final sync and the per-device check")
     run.add_argument("--prepare-only", action="store_true",
                      help="seed the running gateway (--gateway-url) and print the locust command for its web UI")
@@ -92,7 +94,6 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rig._errors import ConfigError
     from rig.faults.gateway import parse_fault
     from rig.gateway import DatabaseSpec, LocalGateway, UrlGateway
     from rig.gateway.build import build
@@ -119,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.admin_url:
             raise ConfigError("--gateway-url needs --admin-url (the rig creates users through the admin API)")
         remote = UrlGateway(args.gateway_url, args.admin_url, args.metrics_url)
+        if not args.database:  # `rig gateway up` made `rig` already: take the next free name
+            scenario = replace(scenario, database=free_database(remote, scenario.database))
         if args.prepare_only:
             config = prepare(scenario, remote, run_dir, sync_function=args.sync_function)[0]
             print(f"prepared {scenario.device_count} devices of {scenario.name!r}; now run locust's web UI with:")
@@ -144,6 +147,19 @@ def _run(args: argparse.Namespace) -> int:
                            data_dir=data_dir)
     with gateway:
         return run(scenario, gateway, run_dir, faults=faults, **options)
+
+
+def free_database(gateway: Any, wanted: str, attempts: int = 100) -> str:
+    """`wanted`, or the first of `wanted-2`, `wanted-3`, ... that the gateway does not serve yet."""
+    from rig.gateway import AdminClient
+
+    taken = set(AdminClient(gateway.admin_url, gateway.metrics_url).all_databases())
+    for name in [wanted, *(f"{wanted}-{n}" for n in range(2, attempts))]:
+        if name not in taken:
+            if name != wanted:
+                print(f"database {wanted!r} exists on the gateway (made by `rig gateway up`?): using {name!r}")
+            return name
+    raise ConfigError(f"databases {wanted!r} to {wanted}-{attempts - 1} all exist; name one with --database")
 
 
 def _run_on_docker(args: argparse.Namespace, scenario: Any, run_dir: Path, data_dir: Path | None,
