@@ -18,6 +18,9 @@ def register(commands: Any) -> None:
     report.add_argument("run_dir", nargs="?", type=Path,
                         help="run directory (default: the newest runs/run-* of this directory)")
     report.add_argument("--out", type=Path, help="HTML file to write (default RUN_DIR/report.html)")
+    report.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="also photograph the report's first screen with headless Chromium (the README's "
+                             "picture: --screenshot docs/images/report.png)")
     report.set_defaults(handler=_report)
 
     compare = commands.add_parser("compare", help="compare two runs: key figures, regressions of B against A",
@@ -55,6 +58,10 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(args.run_dir or _latest_run(), args.out)
     print(f"report: {path}")
     print(f"open it in a browser: file://{path.resolve()}")
+    if args.screenshot:
+        from rig.report.screenshot import screenshot
+
+        print(f"screenshot: {screenshot(path, args.screenshot)}")
     return 0
 
 

@@ -33,6 +33,7 @@ import gevent
 from rig._errors import RigError
 from rig._paths import project_root
 from rig.load.process import RunConfig, write_result
+from rig.load.progress import Progress, Snapshot
 from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
 
@@ -254,9 +255,15 @@ class MasterSession:
     def run(self, csv_writer: Any, injector: Any, verify: bool) -> None:
         assert self.coordinator is not None and self.local is not None
         writer = gevent.spawn(csv_writer)
+        # The master sees its users and locust's events (wakes, arrivals, failed wakes), not the devices.
+        progress = Progress(lambda: Snapshot({"users": int(self.master.user_count)},
+                                             errors=int(self.master.stats.total.num_failures)),
+                            self.scenario.duration_s)
         self.master.start(self.scenario.device_count, spawn_rate=max(1.0, self.scenario.ramp_per_s))
         injector.start()
+        progress.start()
         gevent.sleep(self.scenario.duration_s)
+        progress.stop()
         injector.stop()  # a fault in progress ends with the gateway up again, before the final sync
         self.master.stop()
         writer.kill()

@@ -26,6 +26,7 @@ from rig.gateway.local import LocalGateway, free_port
 from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
+from rig.load.progress import Progress, Snapshot
 from rig.load.results import check_thresholds, flat_metrics, machine, write_csv
 from rig.load.samples import GATEWAY_COUNTERS
 from rig.load.scenario import Scenario
@@ -215,14 +216,23 @@ def _run_local(environment: Environment, config: RunConfig, scenario: Scenario, 
     set_process(process)
     runner = environment.create_local_runner()
     writer = gevent.spawn(csv_writer)
+    progress = Progress(lambda: _local_snapshot(process), scenario.duration_s)
     runner.start(scenario.device_count, spawn_rate=_spawn_rate(scenario))
     injector.start()
+    progress.start()
     gevent.sleep(scenario.duration_s)
+    progress.stop()
     injector.stop()  # a fault in progress ends with the gateway up again, before the final sync
     runner.quit()
     writer.kill()
     csv_writer.close_files()
     process.finish(verify=verify)
+
+
+def _local_snapshot(process: LoadProcess) -> Snapshot:
+    last = process.sampler.samples[-1] if process.sampler.samples else {}
+    return Snapshot(dict(last.get("states", {})), last.get("pulled"), last.get("pushed"),
+                    sum(len(r.errors) for r in list(process.runners)))
 
 
 def _announce(scenario: Scenario, endpoints: Sequence[Endpoint], log: Any) -> None:

@@ -19,6 +19,8 @@ tr.better td { background: #e3f4ec; }
 figure.plot { margin: 0.5em 0; } figure.plot svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.92em; }
 ul.problems { max-height: 18em; overflow: auto; font-family: ui-monospace, monospace; font-size: 0.9em; }
+p.verdict { font-size: 2.2em; margin: 0.2em 0; letter-spacing: 0.05em; }
+div.verdict-block { border: 1px solid #ddd; padding: 0.4em 1.2em; border-radius: 6px; }
 """
 
 

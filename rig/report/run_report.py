@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rig.report import html, plots
+from rig.report import html, plots, verdict
 from rig.report.data import RunData, load_run
 
 REPORT_NAME = "report.html"
@@ -36,10 +36,6 @@ def _overview(run: RunData) -> str:
                f"all {len(given)} passed: " + "; ".join(given))
     rows.append(("thresholds", verdict))
     return html.table(["", ""], rows)
-
-
-def _figures(figures: dict[str, float]) -> str:
-    return html.table(["figure", "value"], [(name, float(value)) for name, value in sorted(figures.items())])
 
 
 def _percentile_rows(summary: dict[str, Any]) -> str:
@@ -161,8 +157,10 @@ def render(run: RunData) -> str:
     push = s.get("push", {})
     gateway = s.get("gateway_counters", {})
     body = [
+        # The first screen: the verdict, then the figures it rests on, grouped, with units.
+        html.section("verdict", "Verdict", verdict.verdict_block(s)),
+        html.section("figures", "Key figures", verdict.figures_table(run.figures)),
         html.section("overview", "Run", _overview(run)),
-        html.section("figures", "Key figures", _figures(run.figures)),
         html.section("throughput", "Throughput over time",
                      html.plot(plots.throughput(run.series, _outages(run)),
                                "Sampled every second by each load process and summed: documents moved by devices "
@@ -187,7 +185,7 @@ def render(run: RunData) -> str:
         html.section("links", "Device links", *_links(run)),
         html.section("counters", "Push service and gateway counters",
                      html.table(["push service", "count"], [(k, v) for k, v in push.items()]),
-                     html.table(["Sync Gateway counter (during the run)", "delta"],
+                     html.table(["Sync Gateway counter (during the run, across restarts)", "increase"],
                                 [(k, float(v)) for k, v in gateway.items()])),
     ]
     subtitle = f"{run.path} · generated {_when(time.time())} by `rig report`"

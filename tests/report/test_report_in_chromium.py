@@ -22,8 +22,8 @@ from PIL import Image
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REPORT_SECTIONS = ["Run", "Key figures", "Throughput over time", "Device states over time", "Latency distributions",
-                   "Wakes and sync durations by trigger", "Conformance findings"]
+REPORT_SECTIONS = ["Verdict", "Key figures", "Run", "Throughput over time", "Device states over time",
+                   "Latency distributions", "Wakes and sync durations by trigger", "Conformance findings"]
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
