@@ -66,6 +66,10 @@ class Progress:
     def _loop(self) -> None:
         started = self._clock()
         before: Snapshot | None = None
+        try:
+            before = self._snapshot()  # so that the first line has rates too
+        except Exception:  # progress must never break a run
+            before = None
         while not self._stop.wait(self._every):
             try:
                 now = self._snapshot()

@@ -51,26 +51,39 @@ class Sampler:
             self._stop.wait(self._interval)
 
     def sample_now(self) -> None:
-        """One sample now, between the periodic ones (just before a fault kills the gateway)."""
-        sample = self._sample()
+        """One sample now, between the periodic ones (just before a fault kills the gateway).
+
+        One at a time: two scrapes of the gateway in flight together could return in the other
+        order, and a counter read later but stamped earlier looks like a restart."""
         with self._lock:
             if len(self.samples) < self._max:
-                self.samples.append(sample)
-                self.samples.sort(key=lambda s: float(s.get("t", 0.0)))
+                self.samples.append(self._sample())
 
     def stop(self) -> list[dict[str, Any]]:
         """Stop, take one last sample, and return them all."""
         if self._thread is not None and not self._stop.is_set():
             self._stop.set()
             self._thread.join(timeout=30)
-            if len(self.samples) < self._max:
-                self.samples.append(self._sample())
+            self.sample_now()
         return list(self.samples)
 
 
 def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, registry: CollectorRegistry,
                  admin: AdminClient | None, database: str) -> dict[str, Any]:
-    """One sample: wall time, devices by state, cumulative wakes, arrivals, documents and gateway counters."""
+    """One sample: wall time, devices by state, cumulative wakes, arrivals, documents and gateway counters.
+
+    The gateway is read first and the time taken after it answered, so the devices' counts and
+    the gateway's are read close together (a scrape of a busy gateway takes a while)."""
+    gateway: dict[str, float] | None = None
+    if admin is not None:
+        try:
+            values = admin.metrics()
+        except RigError:
+            values = None
+        if values is not None:
+            gateway = {key: sum(v.value for v in values
+                                if v.name in (name, f"{name}_total") and v.labels.get("database") == database)
+                       for key, name in GATEWAY_COUNTERS.items()}
     states = Counter(runner.lifecycle.state.value for runner in list(runners))
     documents: dict[str, float] = {}
     for family in registry.collect():
@@ -81,12 +94,5 @@ def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, re
     sample: dict[str, Any] = {"t": round(time.time(), 3), "states": dict(sorted(states.items())),
                               "wakes": len(measurements.wakes), "arrivals": len(measurements.arrivals),
                               "pulled": documents.get("pulled", 0.0), "pushed": documents.get("pushed", 0.0)}
-    if admin is not None:
-        try:
-            values = admin.metrics()
-        except RigError:
-            return sample
-        for key, name in GATEWAY_COUNTERS.items():
-            sample[key] = sum(v.value for v in values
-                              if v.name in (name, f"{name}_total") and v.labels.get("database") == database)
+    sample.update(gateway or {})
     return sample

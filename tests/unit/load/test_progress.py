@@ -38,7 +38,7 @@ def test_in_a_pipe_each_status_is_a_plain_line() -> None:
     progress = _run(out, plain_every=0.1)
     assert len(progress.lines) >= 2
     assert out.getvalue().splitlines() == progress.lines and "\r" not in out.getvalue()
-    assert "pull 100.0 docs/s" in progress.lines[1]
+    assert "pull 100.0 docs/s" in progress.lines[0] and "pull 100.0 docs/s" in progress.lines[1]
 
 
 def test_on_a_terminal_one_line_is_rewritten_in_place() -> None:
