@@ -32,15 +32,41 @@ def status_line(elapsed: float, duration: float, now: Snapshot, before: Snapshot
     parts = [devices + (f" ({states})" if states else "")]
 
     def rate(name: str) -> str:
-        value, old = getattr(now, name), getattr(before, name) if before is not None else None
-        if value is None:
+        value = getattr(now, name)
+        if value is None or before is None:
             return "-"
-        return f"{max(0.0, value - (old or 0.0)) / interval:.1f} docs/s" if old is not None else "-"
+        return f"{max(0.0, value - (getattr(before, name) or 0.0)) / interval:.1f} docs/s"
 
     if now.pulled is not None or now.pushed is not None:
         parts.append(f"push {rate('pushed')} pull {rate('pulled')}")
     parts.append(f"errors {now.errors}")
     return " | ".join(parts)
+
+
+class _AroundStatus:
+    """sys.stdout or sys.stderr while a live status line shows: other output clears the status
+    line first and redraws it after each complete line, so log lines never glue onto it."""
+
+    def __init__(self, target: TextIO, progress: Progress) -> None:
+        self._target = target
+        self._progress = progress
+
+    def write(self, text: str) -> int:
+        with self._progress.lock:
+            if self._progress.shown:
+                self._progress.stream.write("\r\x1b[K")
+                self._progress.shown = False
+            self._target.write(text)
+            if text.endswith("\n") and self._progress.lines:
+                self._target.flush()
+                self._progress.stream.write(self._progress.lines[-1])
+                self._progress.shown = True
+            self._target.flush()
+            self._progress.stream.flush()
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._target, name)
 
 
 class Progress:
@@ -57,9 +83,21 @@ class Progress:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._saved: tuple[TextIO, TextIO] | None = None
         self.lines: list[str] = []
+        self.lock = threading.RLock()
+        self.shown = False
+        """The live status line is on the screen, the cursor at its end."""
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream
 
     def start(self) -> None:
+        if self._live and self._stream is sys.stdout:
+            self._saved = (sys.stdout, sys.stderr)
+            sys.stdout = _AroundStatus(sys.stdout, self)
+            sys.stderr = _AroundStatus(sys.stderr, self)
         self._thread = threading.Thread(target=self._loop, name="rig-progress", daemon=True)
         self._thread.start()
 
@@ -80,17 +118,23 @@ class Progress:
             before = now
 
     def show(self, line: str) -> None:
-        self.lines.append(line)
-        if self._live:
-            self._stream.write("\r\x1b[K" + line)
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
+        with self.lock:
+            self.lines.append(line)
+            if self._live:
+                self._stream.write("\r\x1b[K" + line)
+                self.shown = True
+            else:
+                self._stream.write(line + "\n")
+            self._stream.flush()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._live and self.lines:
-            self._stream.write("\n")
-            self._stream.flush()
+        if self._saved is not None:
+            sys.stdout, sys.stderr = self._saved
+        with self.lock:
+            if self.shown:
+                self._stream.write("\n")
+                self._stream.flush()
+                self.shown = False

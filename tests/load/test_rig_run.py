@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -36,6 +37,10 @@ def test_single_process_run_writes_results_fires_locust_events_and_applies_thres
     result, summary = _rig_run(tmp_path, sg_binary, "--fail-if", "devices<1000", "--fail-if", "leaks>0")
     assert result.returncode == 1, result.stderr[-3000:]
     assert "THRESHOLD FAILED: devices = 30 < 1000" in result.stdout
+    # Not a terminal: the status line is a plain line every 10 s, never rewritten in place.
+    assert re.search(r"^\[\s*1\d/12 s\] devices 30 \(.*\) \| push [0-9.]+ docs/s pull [0-9.]+ docs/s \| errors \d+$",
+                     result.stdout, re.M), result.stdout[-2000:]
+    assert "\r" not in result.stdout
     assert summary["thresholds"]["failed"] == ["devices = 30 < 1000"]
     figures = summary["figures"]
     assert summary["devices"] == 30

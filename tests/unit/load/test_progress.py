@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import sys
 import time
+
+import pytest
 
 from rig.load.progress import Progress, Snapshot, status_line
 
@@ -47,3 +50,20 @@ def test_on_a_terminal_one_line_is_rewritten_in_place() -> None:
     text = out.getvalue()
     assert len(progress.lines) >= 2
     assert text.count("\r\x1b[K") == len(progress.lines) and text.count("\n") == 1 and text.endswith("\n")
+
+
+def test_other_output_on_a_terminal_never_glues_onto_the_status_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _Tty()
+    monkeypatch.setattr(sys, "stdout", out)
+    progress = Progress(lambda: Snapshot({"foreground": 3}), 60, live_every=0.05)
+    progress.start()
+    time.sleep(0.2)
+    print("fault: kill@5+3 ...")
+    time.sleep(0.1)
+    progress.stop()
+    assert sys.stdout is out
+    text = out.getvalue()
+    # The log line starts on a cleared line and the status line is drawn again after it.
+    before, after = text.split("fault: kill@5+3 ...\n")
+    assert before.endswith("\r\x1b[K") and after.startswith("[")
+    assert text.endswith("\n")
