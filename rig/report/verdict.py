@@ -96,7 +96,7 @@ def verdict_block(summary: dict[str, Any]) -> str:
         lines.append(html.bullet_list(reasons))
     lines.append(html.paragraph(
         "thresholds: none given (rig run --fail-if NAME OP NUMBER)" if not given else
-        f"thresholds: {len(given) - len(failed)} of {len(given)} passed: " + "; ".join(given)))
+        f"thresholds: {len(failed) or 'none'} of {len(given)} failed (fail if: {'; '.join(given)})"))
     oracle = summary.get("oracle")
     if oracle:
         findings = int(oracle.get("findings", 0))

@@ -20,7 +20,7 @@ PASSING = {"scenario": "smoke", "devices": 30, "duration_s": 15,
 def test_a_passing_run_says_pass_with_its_thresholds() -> None:
     assert judge(PASSING) == (True, [])
     block = verdict_block(PASSING)
-    assert ">PASS<" in block and "1 of 1 passed: p95_write_to_arrival_s&gt;5" in block
+    assert ">PASS<" in block and "none of 1 failed (fail if: p95_write_to_arrival_s&gt;5)" in block
     assert "12 recovered" in block and "0 failed" in block
     assert "routing oracle: not run" in block
 
@@ -32,7 +32,7 @@ def test_a_failing_threshold_makes_the_verdict_fail_and_names_it() -> None:
     assert not passed and reasons == ["threshold failed: p95_write_to_arrival_s = 1.25 > 1"]
     block = verdict_block(failing)
     assert ">FAIL<" in block and ">PASS<" not in block
-    assert "threshold failed: p95_write_to_arrival_s = 1.25 &gt; 1" in block and "0 of 1 passed" in block
+    assert "threshold failed: p95_write_to_arrival_s = 1.25 &gt; 1" in block and "1 of 1 failed" in block
     # The verdict comes first on the page, before the figures and the run's details.
     page = render(RunData(Path("r"), failing, Measurements(), Series(), 0.0))
     assert page.index(">FAIL<") < page.index("Key figures") < page.index("<h2>Run</h2>")
