@@ -133,6 +133,9 @@ def read_results(label: str, junit: Path, results_dir: Path, seconds: float, *, 
         if orphan:
             run.problems.append(f"{len(orphan)} findings of {key} have no JUnit row")
             run.cases[key] = CaseResult(key, "error", 0.0, orphan, "findings without a JUnit row")
+    refusals = sorted({c.message.split("SyncFunctionRefused: ", 1)[1].splitlines()[0]
+                       for c in run.cases.values() if "SyncFunctionRefused: " in c.message})
+    run.problems.extend(refusals)
     run.problems.extend(_cross_check(root, len(testcases), elements, calls_passed, log))
     summary = pytest_counts(log) if log is not None else None
     run.pytest_summary = summary[0] if summary else ""
