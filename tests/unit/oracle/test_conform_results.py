@@ -126,3 +126,30 @@ def test_pytest_summary_lines(tmp_path: Path) -> None:
     assert pytest_counts(_log(tmp_path / "b.log", "no tests ran in 0.01s")) == ("no tests ran in 0.01s", {})
     assert pytest_counts(tmp_path / "missing.log") is None
     assert item_key("tests/conformance/test_cases.py::test_case[x]") == "tests.conformance.test_cases::test_case[x]"
+
+
+def test_routing_runs_fail_on_any_finding_unless_fail_if_relaxes_it() -> None:
+    from rig.oracle.run_check import DEFAULT_GATE, oracle_thresholds
+
+    assert oracle_thresholds([]) == [DEFAULT_GATE]
+    assert oracle_thresholds(["p95_write_to_arrival_s>2"]) == ["p95_write_to_arrival_s>2", DEFAULT_GATE]
+    assert oracle_thresholds(["oracle_findings>5"]) == ["oracle_findings>5"]
+    assert oracle_thresholds(["oracle_leaks > 0", "errors>1"]) == ["oracle_leaks > 0", "errors>1"]
+
+
+def test_findings_name_the_rules_the_spec_applied() -> None:
+    from rig.conformance import default_spec_path
+    from rig.oracle.check import general_rules
+    from rig.oracle.expect import World
+    from rig.oracle.routing import load
+
+    world = World(load(default_spec_path()))
+    world.apply_write("m", "1-m", {"type": "membership", "member": "bob", "team": "red"}, False)
+    note = {"type": "note", "owner": "bob", "team": "red"}
+    assert world.decide("n", "bob", note, False).applied == ("note.require_user({owner})",
+                                                             "note.require_access(team.{team})")
+    world.apply_write("n", "1-n", note, False)
+    assert world.decide("n", "bob", {**note, "text": "2"}, False).applied[0] == "note.immutable(owner)"
+    assert world.decide("a", None, {"type": "announcement"}, False).applied == ("announcement.admin_write",)
+    assert general_rules(["membership.access (doc m-bob-red)", "user.bob.channels", "role.lead.channels"]) == (
+        "membership.access, role.lead.channels, user.channels", " (via doc m-bob-red, user bob)")
