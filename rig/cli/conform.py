@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rig._errors import ConfigError
 from rig._paths import runs_dir
@@ -69,7 +70,7 @@ def _conform(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")
     against = "gateway" if args.sync_function is not None and args.routing is None else "spec"
-    announce_mode(against, spec_path, args.sync_function)
+    announce_mode(against, spec_path, args.sync_function, sys.stderr if args.json else sys.stdout)
     out: Path = args.out or runs_dir() / f"conform-{time.strftime('%Y%m%d-%H%M%S')}"
     pytest_args = ("-k", args.select) if args.select else ()
     runs = []
@@ -91,18 +92,19 @@ def _conform(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in runs) else 1
 
 
-def announce_mode(against: str, spec_path: Path, sync_function: Path | None) -> None:
-    """Say, before anything runs, what this run can judge and what it cannot."""
+def announce_mode(against: str, spec_path: Path, sync_function: Path | None, out: TextIO) -> None:
+    """Say, before anything runs, what this run can judge and what it cannot (stderr under --json)."""
     from rig.conformance.runner import MODES
 
     function = str(sync_function) if sync_function is not None else f"rendered from {spec_path}"
     if against == "gateway":
-        print("=" * 100)
-        print(f"MODE: {MODES['gateway']}.")
-        print(f"  sync function: {function}; no --routing given. Pass --routing SPEC to judge writes and policy.")
-        print("=" * 100)
+        print("=" * 100, file=out)
+        print(f"MODE: {MODES['gateway']}.", file=out)
+        print(f"  sync function: {function}; no --routing given. Pass --routing SPEC to judge writes and policy.",
+              file=out)
+        print("=" * 100, file=out)
     else:
-        print(f"MODE: {MODES['spec']}; spec {spec_path}; sync function {function}")
+        print(f"MODE: {MODES['spec']}; spec {spec_path}; sync function {function}", file=out)
 
 
 def run_json(run: RunResult) -> dict[str, Any]:

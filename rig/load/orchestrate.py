@@ -32,9 +32,8 @@ from rig.load.users import DeviceUser, fire_locust_events, set_process
 from rig.oracle.render import render
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
-from rig.oracle.run_check import oracle_thresholds
+from rig.oracle.run_check import oracle_thresholds, write_findings
 from rig.oracle.run_check import summary_text as oracle_text
-from rig.oracle.run_check import write_findings
 
 _GATEWAY_COUNTERS = ("sgw_replication_push_doc_push_count", "sgw_replication_pull_rev_send_count",
                      "sgw_database_num_replications_total", "sgw_security_num_docs_rejected")

@@ -23,6 +23,7 @@ from rig.oracle import Kind, load, render
 pytestmark = pytest.mark.gateway
 
 ODD = "// a `back-quoted` word in a comment, ${HOME}, $1 and $$, ünïcode ☃ and a \\` escaped one\n"
+STDERR = "\n--- stderr ---\n"
 GRANT_ON_DELETE = '''    if (live) {
       access(expand(doc, "{member}"), all(doc, ["team.{team}"]));
     }'''
@@ -39,14 +40,14 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def conform(tmp_path: Path, sync: Path, *args: str, routing: bool = True) -> tuple[int, str, dict[str, str]]:
-    """`rig conform` in a subprocess: exit code, output, and the rows printed (row -> outcome)."""
+    """`rig conform` in a subprocess: exit code, stdout + STDERR + stderr, the rows printed (row -> outcome)."""
     out = tmp_path / "out"
     command = [sys.executable, "-m", "rig", "conform", "--sync-function", str(sync), "--out", str(out), *args]
     if routing:
         command += ["--routing", str(default_spec_path())]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=project_root())
     rows = dict((m[2], m[1]) for m in re.finditer(r"^  (PASSED|FAILED|ERROR|SKIPPED)\s+(\S+) \(", done.stdout, re.M))
-    return done.returncode, done.stdout + done.stderr, rows
+    return done.returncode, done.stdout + STDERR + done.stderr, rows
 
 
 def assert_counts_match_pytest(output: str, log: Path) -> None:
@@ -133,7 +134,7 @@ def test_rig_conform_passes_a_function_with_a_back_quote_in_a_comment(tmp_path: 
     odd = write(tmp_path, "odd.js", ODD + rendered())
     code, output, _ = conform(tmp_path, odd, "--workers", "2", "--json")
     assert code == 0, output
-    [run] = json.loads(output[output.index("\n[") + 1:])
+    [run] = json.loads(output.split(STDERR, 1)[0])  # stdout is the JSON alone; the mode went to stderr
     assert run["verdict"] == "PASS" and run["failures"] == [] and run["problems"] == []
     assert len(run["cases"]) >= 15 and {c["outcome"] for c in run["cases"].values()} == {"passed"}
     assert sum(run["counts"].values()) == len(run["cases"])
