@@ -171,7 +171,7 @@ class Checker:
             return False
         if snap.outcome != "caught_up" and active:
             self.findings.append(Finding(Kind.SYNC_REFUSED, "", "", snap.user, snap.device,
-                                         f"user.{snap.user}", f"an active user's sync ended: {snap.outcome}"))
+                                         "user.active", f"an active user's sync ended: {snap.outcome}"))
         return snap.outcome == "caught_up"
 
     def _delivery(self, snap: SyncSnapshot) -> None:

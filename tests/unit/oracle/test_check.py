@@ -154,7 +154,7 @@ def test_authentication_outcomes(spec: RoutingSpec) -> None:
            SyncSnapshot("b", "bob", "caught_up"),
            PrincipalChange("delete_user", "bob"),
            SyncSnapshot("b", "bob", "auth_rejected")]
-    assert [(f.kind, f.rule) for f in check(spec, obs)] == [(Kind.SYNC_REFUSED, "user.bob"),
+    assert [(f.kind, f.rule) for f in check(spec, obs)] == [(Kind.SYNC_REFUSED, "user.active"),
                                                           (Kind.SYNC_ALLOWED, "user.disabled")]
 
 
