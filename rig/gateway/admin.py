@@ -120,7 +120,12 @@ class AdminClient(_Http):
         roles = config.pop("roles", {})
         origin = str(spec.sync_function) if spec.sync_function is not None else "the default sync function"
         self.check_sync_function(str(config["sync"]), origin)
-        self._put_config(f"/{spec.name}/", config)
+        try:
+            self._put_config(f"/{spec.name}/", config)
+        except AdminApiError as exc:  # a persistent-config gateway compiles it here
+            if exc.status == 400 and "sync function" in exc.body:
+                raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
+            raise
         for role, fields in roles.items():
             self.put_role(spec.name, role, **fields)
         for user, fields in users.items():
@@ -141,13 +146,16 @@ class AdminClient(_Http):
             return
         scratch = f"rig_sync_check_{uuid.uuid4().hex[:10]}"
         base = {"bucket": scratch, "server": storage_url(None), "use_views": True, "num_index_replicas": 0}
-        self._put_config(f"/{scratch}/", base)
+        try:
+            self._put_config(f"/{scratch}/", base)
+        except AdminApiError:
+            return  # no in-memory scratch database here (a gateway on a cluster): its own create compiles it
         try:
             self._put_config(f"/{scratch}/_config", {**base, "sync": source})
         except AdminApiError as exc:
             if exc.status == 400 and "sync function" in exc.body:
                 raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
-            raise
+            return  # the check itself could not run; the database's own create will say what is wrong
         finally:
             with contextlib.suppress(AdminApiError):  # a scratch database in memory: harmless if it stays
                 self.delete_database(scratch)
