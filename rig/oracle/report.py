@@ -102,7 +102,9 @@ def run_text(run: RunResult) -> str:
     for problem in run.problems:
         lines.append(f"  PROBLEM {problem}")
     failures = run.failures()
-    lines.append(f"VERDICT {run.label}: " + ("PASS" if not failures else "FAIL (" + "; ".join(failures) + ")"))
+    scope = " (gateway view only: no write checks, no policy)" if run.mode == "gateway" else ""
+    lines.append(f"VERDICT {run.label}: " + ("PASS" if not failures else "FAIL (" + "; ".join(failures) + ")")
+                 + scope)
     return "\n".join(lines)
 
 

@@ -124,6 +124,7 @@ def test_rig_conform_without_routing_says_what_it_cannot_see_and_names_a_refused
     code, output, rows = conform(tmp_path, typo, "-k", "roles", "--workers", "1", routing=False)
     assert code == 1, output
     assert "MODE: gateway view" in output and "no write checks and no policy" in output
+    assert "VERDICT main: FAIL" in output and "(gateway view only: no write checks, no policy)" in output
     assert f"{typo}: Sync Gateway refused the sync function" in output
     assert rows == {"test_case[roles]": "FAILED"}, output
     assert_counts_match_pytest(output, tmp_path / "out" / "main" / "pytest.log")

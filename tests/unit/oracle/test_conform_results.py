@@ -107,6 +107,9 @@ def test_no_tests_collected_and_a_nonzero_exit_fail(tmp_path: Path) -> None:
     assert run.failures() == ["pytest exited with 3 (internal error)"]
     run = read_results("main", junit, tmp_path, 1.0, log=_log(tmp_path / "pytest.log", "1 passed in 1s"), exit_code=0)
     assert run.passed and run.failures() == []
+    assert run_text(run).endswith("VERDICT main: PASS")
+    run.mode = "gateway"
+    assert run_text(run).endswith("VERDICT main: PASS (gateway view only: no write checks, no policy)")
 
 
 def test_a_passed_run_with_a_teardown_error_counts_as_pytest_does(tmp_path: Path) -> None:
