@@ -2,8 +2,9 @@
 
 The suite lives in ``tests/conformance/test_cases.py``; this module starts it
 as a subprocess with its options in the environment (read by
-``tests/conformance/conftest.py``), then reads the JUnit XML and the per-case
-findings files it leaves behind.
+``tests/conformance/conftest.py``), then reads the JUnit XML and the per-item
+findings files it leaves behind: one row per pytest item, its counts checked against
+JUnit's totals and pytest's own final line (docs/conformance.md).
 """
 
 from __future__ import annotations
