@@ -21,6 +21,7 @@ Tree::
         ├── GatewayBuildError
         ├── GatewayStartError    carries the last log lines
         ├── GatewayUnsupported   lifecycle call on a controller that cannot do it
+        ├── SyncFunctionRefused  the gateway cannot compile a sync function (names the file)
         └── AdminApiError        carries method, URL, status and body
 """
 
@@ -137,6 +138,15 @@ class GatewayStartError(GatewayError):
 
 class GatewayUnsupported(GatewayError):
     """The controller cannot do this (e.g. restarting a gateway given only by URL)."""
+
+
+class SyncFunctionRefused(GatewayError):
+    """Sync Gateway refused a sync function (its JavaScript engine cannot compile it)."""
+
+    def __init__(self, origin: str, reason: str) -> None:
+        super().__init__(f"{origin}: Sync Gateway refused the sync function: {reason}")
+        self.origin = origin
+        self.reason = reason
 
 
 class AdminApiError(GatewayError):

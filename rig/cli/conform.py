@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rig._errors import ConfigError
 from rig._paths import runs_dir
+from rig.oracle.report import RunResult
 
 
 def register(commands: Any) -> None:
@@ -57,7 +59,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 def _conform(args: argparse.Namespace) -> int:
     from rig.conformance import default_spec_path
-    from rig.conformance.runner import Target, run_suite
+    from rig.conformance.runner import MODES, Target, run_suite
     from rig.oracle import load
     from rig.oracle.report import run_text, side_by_side
 
@@ -68,6 +70,7 @@ def _conform(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")
     against = "gateway" if args.sync_function is not None and args.routing is None else "spec"
+    announce_mode(against, spec_path, args.sync_function, sys.stderr if args.json else sys.stdout)
     out: Path = args.out or runs_dir() / f"conform-{time.strftime('%Y%m%d-%H%M%S')}"
     pytest_args = ("-k", args.select) if args.select else ()
     runs = []
@@ -80,12 +83,36 @@ def _conform(args: argparse.Namespace) -> int:
             print(run_text(run))
             print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
     if args.json:
-        print(json.dumps([{"label": r.label, "seconds": round(r.seconds, 1),
-                           "cases": {n: {"outcome": c.outcome, "seconds": c.seconds,
-                                         "findings": [f.to_json() for f in c.findings]}
-                                     for n, c in sorted(r.cases.items())}} for r in runs], indent=2))
+        print(json.dumps([run_json(r) for r in runs], indent=2))
     elif len(runs) > 1:
         print()
         print(side_by_side(runs))
-    ok = all(r.cases and all(c.outcome == "passed" for c in r.cases.values()) for r in runs)
-    return 0 if ok else 1
+    if against == "gateway" and not args.json:
+        print(f"NOTE: {MODES['gateway']}")
+    return 0 if all(r.passed for r in runs) else 1
+
+
+def announce_mode(against: str, spec_path: Path, sync_function: Path | None, out: TextIO) -> None:
+    """Say, before anything runs, what this run can judge and what it cannot (stderr under --json)."""
+    from rig.conformance.runner import MODES
+
+    function = str(sync_function) if sync_function is not None else f"rendered from {spec_path}"
+    if against == "gateway":
+        print("=" * 100, file=out)
+        print(f"MODE: {MODES['gateway']}.", file=out)
+        print(f"  sync function: {function}; no --routing given. Pass --routing SPEC to judge writes and policy.",
+              file=out)
+        print("=" * 100, file=out)
+    else:
+        print(f"MODE: {MODES['spec']}; spec {spec_path}; sync function {function}", file=out)
+
+
+def run_json(run: RunResult) -> dict[str, Any]:
+    """A run's rows and verdict as JSON: one entry per pytest item."""
+    return {"label": run.label, "mode": run.mode, "seconds": round(run.seconds, 1),
+            "verdict": "PASS" if run.passed else "FAIL", "failures": run.failures(),
+            "pytest": {"exit_code": run.pytest_exit, "summary": run.pytest_summary},
+            "problems": run.problems, "counts": dict(run.counts),
+            "cases": {n: {"outcome": c.outcome, "seconds": c.seconds, "message": c.message[:500],
+                          "findings": [f.to_json() for f in c.findings]}
+                      for n, c in sorted(run.cases.items())}}

@@ -49,7 +49,9 @@ def register(commands: Any) -> None:
     run.add_argument("--duration", type=float, help="override the scenario's duration in real seconds")
     run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
     run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",
-                     help="exit 1 if true, e.g. 'p95_write_to_arrival_s>2' (repeatable)")
+                     help="exit 1 if true, e.g. 'p95_write_to_arrival_s>2' (repeatable). A scenario with a "
+                          "routing spec already fails on any oracle finding ('oracle_findings>0'); naming an "
+                          "oracle figure here (e.g. 'oracle_findings>5', 'oracle_leaks>0') replaces that default")
     run.add_argument("--database", help="database to create (default: the scenario's, usually rig; on a gateway "
                                         "given by --gateway-url that has it already, the next free rig-2, rig-3...)")
     run.add_argument("--no-verify", action="store_true", help="skip the final sync and the per-device check")

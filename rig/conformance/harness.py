@@ -27,6 +27,8 @@ from rig.oracle.observations import (
     PrincipalChange,
     SyncSnapshot,
     WriteAttempt,
+    is_server_refusal,
+    refusal_status,
     write_jsonl,
 )
 from rig.oracle.routing import RoutingSpec
@@ -35,11 +37,6 @@ from rig.replicator import EventKind, ReplicationEvent
 
 def password(user: str) -> str:
     return f"{user}-pw"
-
-
-def _status(detail: str) -> int | None:
-    head = detail.split(":", 1)[0].strip()
-    return int(head) if head.isdigit() else None
 
 
 class Harness:
@@ -64,6 +61,8 @@ class Harness:
         self.shadow = self.checker if against_spec else Checker(spec)
         self.devices: dict[str, VirtualDevice] = {}
         self._docs: set[str] = set()
+        self._refused: set[tuple[str, str]] = set()
+        """(doc, rev) a device push saw answered with a 5xx: recorded once, however often it is retried."""
         self._t0 = time.monotonic()
 
     # Recording ---------------------------------------------------------------------------------
@@ -192,15 +191,22 @@ class Harness:
             self._record(SyncSnapshot(device.name, user, "auth_rejected", t=self._t()))
             return
         for event in events:
-            if event.kind not in (EventKind.PUSHED, EventKind.REJECTED) or event.doc_id not in pending:
+            if event.doc_id not in pending:
+                continue
+            status = None if event.kind is EventKind.PUSHED else refusal_status(event.detail)
+            if event.kind is EventKind.ERROR and is_server_refusal(status):
+                # The gateway did not store it (e.g. the sync function threw): a refusal, judged like a 403.
+                if (event.doc_id, event.rev) in self._refused:
+                    continue
+                self._refused.add((event.doc_id, event.rev))
+            elif event.kind not in (EventKind.PUSHED, EventKind.REJECTED):
                 continue
             body, deleted = pending[event.doc_id]
             body = {k: v for k, v in body.items() if not k.startswith("_")} if body is not None else None
             accepted = event.kind is EventKind.PUSHED
             self._record(WriteAttempt(event.doc_id, user, accepted, body, deleted,
                                       rev=event.rev or None if accepted else None, device=device.name,
-                                      status=None if accepted else _status(event.detail), detail=event.detail,
-                                      t=self._t()))
+                                      status=status, detail=event.detail, t=self._t()))
 
     def sync(self, device: VirtualDevice) -> str:
         """Push what is pending, wait for the changes feed, pull one-shot, record the device's store."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +15,28 @@ from urllib.parse import quote
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from rig._errors import AdminApiError
+from rig._errors import AdminApiError, SyncFunctionRefused
 from rig.gateway.config import database_config, storage_url
+
+_SYNC_CHECKED: set[tuple[str, str]] = set()
+"""(admin URL, sha256 of a sync function) this process saw the gateway compile: each is checked once."""
+
+
+def config_json(config: Mapping[str, Any]) -> bytes:
+    """A database config as the body of an admin PUT, every back-quote and dollar sign as a JSON
+    escape (\\u0060, \\u0024). Sync Gateway expands ``$VAR``/``${VAR}`` and turns back-quoted strings
+    into JSON strings in the raw body before parsing it, which corrupts (or refuses) a sync function
+    holding either; escaped, the parsed string is the function byte for byte."""
+    return json.dumps(config).replace("`", "\\u0060").replace("$", "\\u0024").encode()
+
+
+def _refusal(body: str) -> str:
+    """The reason in a Sync Gateway error body (its JSON "reason", else the text)."""
+    try:
+        reason = json.loads(body).get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return " ".join(str(reason or body).split())[:500]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +106,60 @@ class AdminClient(_Http):
                                 "enable_shared_bucket_access": True, "num_index_replicas": 0}
         if sync_function is not None:
             body["sync"] = sync_function
+            self.check_sync_function(sync_function, "the sync function given")
         body.update(config or {})
-        self._request("PUT", f"/{name}/", json=body, ok=(201,))
+        self._put_config(f"/{name}/", body)
 
     def create_database_from_spec(self, spec: Any, *, server: str | None = None) -> None:
-        """Create a database from a :class:`rig.gateway.DatabaseSpec` with the repo's template."""
+        """Create a database from a :class:`rig.gateway.DatabaseSpec` with the repo's template.
+
+        The sync function goes inline, intact whatever it holds (see :func:`config_json`), after
+        the gateway has compiled it once (SyncFunctionRefused names the file when it cannot)."""
         config = database_config(spec, server=server or storage_url(None))
         users = config.pop("users", {})
         roles = config.pop("roles", {})
-        self._request("PUT", f"/{spec.name}/", json=config, ok=(201,))
+        origin = str(spec.sync_function) if spec.sync_function is not None else "the default sync function"
+        self.check_sync_function(str(config["sync"]), origin)
+        try:
+            self._put_config(f"/{spec.name}/", config)
+        except AdminApiError as exc:  # a persistent-config gateway compiles it here
+            if exc.status == 400 and "sync function" in exc.body:
+                raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
+            raise
         for role, fields in roles.items():
             self.put_role(spec.name, role, **fields)
         for user, fields in users.items():
             self._request("PUT", f"/{spec.name}/_user/{quote(user, safe='')}", json={"name": user, **fields})
+
+    def _put_config(self, path: str, config: Mapping[str, Any]) -> None:
+        self._request("PUT", path, content=config_json(config), headers={"Content-Type": "application/json"},
+                      ok=(201,))
+
+    def check_sync_function(self, source: str, origin: str) -> None:
+        """Have the gateway compile `source` (once per gateway and function in this process).
+
+        Creating a database in legacy mode does not compile its sync function (every write then
+        fails with a 500); a config update does, so the function goes to a scratch database's
+        config. Raises SyncFunctionRefused naming `origin` (the file) with the gateway's reason."""
+        key = (str(self._client.base_url), hashlib.sha256(source.encode()).hexdigest())
+        if key in _SYNC_CHECKED:
+            return
+        scratch = f"rig_sync_check_{uuid.uuid4().hex[:10]}"
+        base = {"bucket": scratch, "server": storage_url(None), "use_views": True, "num_index_replicas": 0}
+        try:
+            self._put_config(f"/{scratch}/", base)
+        except AdminApiError:
+            return  # no in-memory scratch database here (a gateway on a cluster): its own create compiles it
+        try:
+            self._put_config(f"/{scratch}/_config", {**base, "sync": source})
+        except AdminApiError as exc:
+            if exc.status == 400 and "sync function" in exc.body:
+                raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
+            return  # the check itself could not run; the database's own create will say what is wrong
+        finally:
+            with contextlib.suppress(AdminApiError):  # a scratch database in memory: harmless if it stays
+                self.delete_database(scratch)
+        _SYNC_CHECKED.add(key)
 
     def delete_database(self, name: str) -> None:
         self._request("DELETE", f"/{name}/")

@@ -34,7 +34,16 @@ from typing import Any
 from rig.device.device import VirtualDevice
 from rig.gateway import AdminClient
 from rig.load.scenario import Scenario
-from rig.oracle.observations import Held, Observation, SyncSnapshot, WriteAttempt, to_json, write_jsonl
+from rig.oracle.observations import (
+    Held,
+    Observation,
+    SyncSnapshot,
+    WriteAttempt,
+    is_server_refusal,
+    refusal_status,
+    to_json,
+    write_jsonl,
+)
 from rig.oracle.routing import load
 from rig.oracle.workload import RoutingWorkload, seed_attempts, user_name
 from rig.replicator import EventKind, ReplicationEvent
@@ -115,11 +124,6 @@ class ObservationLog:
                 self._handle.close()
 
 
-def _status(detail: str) -> int | None:
-    head = detail.split(":", 1)[0].strip()
-    return int(head) if head.isdigit() else None
-
-
 class DeviceRecorder:
     """One device's revisions and snapshots, into its process's log."""
 
@@ -134,12 +138,24 @@ class DeviceRecorder:
         self._last_snapshot = 0.0
         self._made: dict[tuple[str, str], tuple[dict[str, Any] | None, float]] = {}
         """(doc, rev) -> (body or None for a deletion, when the device made it): outcome not known yet."""
+        self._refused: set[tuple[str, str]] = set()
+        """(doc, rev) answered with a 5xx, recorded once (the device retries it; a later success is
+        recorded too, so the oracle sees both the refusal and the revision the gateway then holds)."""
 
     def made(self, doc_id: str, rev: str, body: dict[str, Any] | None) -> None:
         self._made[(doc_id, rev)] = (body, time.time())
 
     def on_event(self, event: ReplicationEvent) -> None:
-        if event.kind in (EventKind.PUSHED, EventKind.REJECTED):
+        if event.kind is EventKind.ERROR and event.doc_id and is_server_refusal(refusal_status(event.detail)):
+            key = (event.doc_id, event.rev)
+            made = self._made.get(key)
+            if made is not None and key not in self._refused:
+                self._refused.add(key)
+                body, t = made
+                self.log.record(WriteAttempt(event.doc_id, self.user, False, body, body is None,
+                                             device=self.device.name, status=refusal_status(event.detail),
+                                             detail=event.detail, t=t))
+        elif event.kind in (EventKind.PUSHED, EventKind.REJECTED):
             made = self._made.pop((event.doc_id, event.rev), None)
             if made is None:
                 return  # a conflict resolution's revision: not an edit the workload made
@@ -147,7 +163,7 @@ class DeviceRecorder:
             accepted = event.kind is EventKind.PUSHED
             self.log.record(WriteAttempt(event.doc_id, self.user, accepted, body, body is None,
                                          rev=event.rev if accepted else None, device=self.device.name,
-                                         status=None if accepted else _status(event.detail),
+                                         status=None if accepted else refusal_status(event.detail),
                                          detail=event.detail, t=t))
         elif event.kind is EventKind.CHECKPOINT_SAVED and self.snapshots < self.max_snapshots:
             now = time.monotonic()
@@ -174,7 +190,7 @@ class DeviceRecorder:
                                              device=self.device.name, t=t,
                                              detail="inferred: an ancestor of the gateway's revision"))
                 self.log.counts["inferred"] += 1
-            else:
+            elif (doc_id, rev) not in self._refused:
                 self.log.counts["unresolved"] += 1
         self._made.clear()
 

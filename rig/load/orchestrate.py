@@ -35,8 +35,8 @@ from rig.load.users import DeviceUser, fire_locust_events, set_process
 from rig.oracle.render import render
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
+from rig.oracle.run_check import oracle_thresholds, write_findings
 from rig.oracle.run_check import summary_text as oracle_text
-from rig.oracle.run_check import write_findings
 from rig.runfiles import gateway_increase, merge, throughput_agreement
 
 _GATEWAY_COUNTERS = tuple(GATEWAY_COUNTERS.values())
@@ -155,11 +155,15 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         if agreement[f"{side}_difference_pct"] is not None:
             flat[f"{side}_rig_vs_gateway_pct"] = abs(agreement[f"{side}_difference_pct"])
     oracle = None
+    thresholds = list(fail_if or [])
     if scenario.routing is not None and verify:
         oracle = check_run_dir(load_spec(scenario.routing.spec), run_dir)
         write_findings(run_dir, oracle)
         flat.update(oracle.figures())
-    failed = check_thresholds(fail_if or [], flat)
+        thresholds = oracle_thresholds(thresholds)  # any finding fails the run unless --fail-if relaxes it
+    elif scenario.routing is not None:
+        log("  NO ORACLE VERDICT: --no-verify skips the final sync, so the routing spec judges nothing")
+    failed = check_thresholds(thresholds, flat)
     if isinstance(gateway, LocalGateway):
         version = binary_version(gateway.binary)
     else:  # a container's image, or a gateway given by URL
@@ -174,7 +178,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "measurements": measurements.summary(), "push": totals["push"], "gateway_counters": delta,
                "verify_problems": totals["verify_problems"][:100],
                "final_sync_failures": totals["final_sync_failures"][:100],
-               "thresholds": {"given": fail_if or [], "failed": failed}, "machine": machine(),
+               "thresholds": {"given": fail_if or [], "applied": thresholds, "failed": failed},
+               "machine": machine(),
                "durability": durability.as_dict(), "throughput_agreement": agreement,
                "faults": outage_costs(injector.outages, measurements),
                "links": totals["links"], "device_errors_by_kind": totals["device_errors_by_kind"],

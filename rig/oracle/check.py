@@ -9,6 +9,7 @@ user's ``all_channels``), so only delivery is checked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -64,6 +65,34 @@ class Finding:
                 f"rule={self.rule}" + (f" ({self.detail})" if self.detail else ""))
 
 
+_BY_DOC = re.compile(r"^(.*) \(doc (.+)\)$")
+_BY_USER = re.compile(r"^user\.(.+)\.(channels|roles)$")
+
+
+def general_rules(rules: Iterable[str]) -> tuple[str, str]:
+    """Grant provenances (``membership.access (doc m-bob-red)``, ``user.bob.channels``) as the spec's
+    rules (``membership.access``, ``user.channels``), so that findings aggregate by rule, with the
+    documents and users they went through as a detail suffix (`` (via doc m-bob-red)``)."""
+    names: set[str] = set()
+    where: list[str] = []
+    for rule in rules:
+        if not rule:
+            continue
+        by_doc, by_user = _BY_DOC.match(rule), _BY_USER.match(rule)
+        if by_doc:
+            names.add(by_doc[1])
+            note = f"doc {by_doc[2]}"
+        elif by_user:
+            names.add(f"user.{by_user[2]}")
+            note = f"user {by_user[1]}"
+        else:
+            names.add(rule)
+            note = ""
+        if note and note not in where:
+            where.append(note)
+    return ", ".join(sorted(names)), (f" (via {', '.join(sorted(where))})" if where else "")
+
+
 class Checker:
     """Feed observations in order; collect findings."""
 
@@ -114,9 +143,8 @@ class Checker:
             self.findings.append(Finding(Kind.WRITE_ACCEPTED, obs.doc, obs.rev or "", writer, device,
                                          decision.rule or "?", "the spec rejects this write"))
         elif not obs.accepted and decision.accepted and obs.status != 409:
-            doc_type = world.spec.doc_type(world.live_body(obs.doc) if obs.deleted else obs.body)
-            rule = doc_type.rule("write") if doc_type else "type"
-            self.findings.append(Finding(Kind.WRITE_REJECTED, obs.doc, obs.rev or "", writer, device, rule,
+            self.findings.append(Finding(Kind.WRITE_REJECTED, obs.doc, obs.rev or "", writer, device,
+                                         ", ".join(decision.applied) or "?",
                                          f"the spec accepts this write; gateway said {obs.status}: {obs.detail}"))
         if obs.accepted and obs.rev:
             world.apply_write(obs.doc, obs.rev, obs.body, obs.deleted, obs.device)
@@ -143,7 +171,7 @@ class Checker:
             return False
         if snap.outcome != "caught_up" and active:
             self.findings.append(Finding(Kind.SYNC_REFUSED, "", "", snap.user, snap.device,
-                                         f"user.{snap.user}", f"an active user's sync ended: {snap.outcome}"))
+                                         "user.active", f"an active user's sync ended: {snap.outcome}"))
         return snap.outcome == "caught_up"
 
     def _delivery(self, snap: SyncSnapshot) -> None:
@@ -157,11 +185,13 @@ class Checker:
             type_rule = f"{current.doc_type or 'type'}.channels"
             if world.sees(user, current):
                 if held is None and not current.deleted:
-                    self._add(Kind.MISS, doc_id, current.rev, user, device,
-                              f"{type_rule} via {world.why(user, current)}", f"in {sorted(current.channels)}")
+                    via, where = general_rules(world.why(user, current).split(", "))
+                    self._add(Kind.MISS, doc_id, current.rev, user, device, f"{type_rule} via {via}",
+                              f"in {sorted(current.channels)}{where}")
                 elif held is not None and held.rev != current.rev:
-                    self._add(Kind.STALE, doc_id, held.rev, user, device,
-                              f"{type_rule} via {world.why(user, current)}", f"current is {current.rev}")
+                    via, where = general_rules(world.why(user, current).split(", "))
+                    self._add(Kind.STALE, doc_id, held.rev, user, device, f"{type_rule} via {via}",
+                              f"current is {current.rev}{where}")
                 continue
             if held is None or held.deleted:
                 continue
@@ -174,10 +204,11 @@ class Checker:
             else:
                 moved = current.channels != next(
                     (r.channels for r in world.history[doc_id] if r.rev == held.rev), current.channels)
-                lost = sorted({rule for c, rules in was.items() if c not in world.grants(user) for rule in rules})
-                rule = type_rule if moved or not lost else ", ".join(lost)
+                lost, where = general_rules(
+                    {rule for c, rules in was.items() if c not in world.grants(user) for rule in rules})
+                rule = type_rule if moved or not lost else lost
                 self._add(Kind.REVOCATION_NOT_APPLIED, doc_id, held.rev, user, device, rule,
-                          "document left the user's channels" if moved else "user lost access")
+                          ("document left the user's channels" if moved else "user lost access") + where)
         for doc_id, held in snap.docs.items():
             if doc_id not in world.current and not held.pending and not held.deleted \
                     and (device, doc_id, held.rev) not in self._own:

@@ -41,6 +41,11 @@ class Decision:
     accepted: bool
     rule: str | None = None
     """The rule that rejects the write (None when accepted)."""
+    applied: tuple[str, ...] = ()
+    """When accepted: the rules the spec checked and the write passed, in order
+    (``note.immutable(owner)``, ``note.require_user({owner})``, ...); ``<type>.admin_write`` for an
+    admin write (no user context, so no require rule applies), ``<type>.any_writer`` when the
+    type has no write rule at all."""
 
 
 @dataclass(slots=True)
@@ -192,10 +197,12 @@ class World:
         doc_type = spec.doc_type(src)
         if doc_type is None:
             return Decision(False, "type")
+        applied: list[str] = []
         if not deleted and old is not None and body is not None:
             for name in doc_type.immutable:
+                applied.append(doc_type.rule(f"immutable({name})"))
                 if old.get(name) != body.get(name):
-                    return Decision(False, doc_type.rule(f"immutable({name})"))
+                    return Decision(False, applied[-1])
         grants = self.grants(writer) if writer is not None else {}
         roles = self.user_roles(writer) if writer is not None else {}
         for rule in doc_type.require:
@@ -205,11 +212,14 @@ class World:
                 return Decision(False, name)
             if writer is None:
                 continue
+            applied.append(name)
             held: set[str] | Mapping[str, object] = (
                 {writer} if rule.kind == "user" else grants if rule.kind == "access" else roles)
             if not any(v in held for v in values):
                 return Decision(False, name)
-        return Decision(True)
+        if writer is None:
+            applied.append(doc_type.rule("admin_write"))
+        return Decision(True, applied=tuple(applied) or (doc_type.rule("any_writer"),))
 
     def apply_write(self, doc: str, rev: str, body: dict[str, Any] | None, deleted: bool,
                     device: str | None = None) -> Revision:

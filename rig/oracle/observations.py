@@ -58,6 +58,18 @@ class WriteAttempt:
     t: float = 0.0
 
 
+def refusal_status(detail: str) -> int | None:
+    """The HTTP status in a replicator event's detail ("403: ...", "HTTP 500: ..."), or None."""
+    head = detail.split(":", 1)[0].split()
+    return int(head[-1]) if head and head[-1].isdigit() else None
+
+
+def is_server_refusal(status: int | None) -> bool:
+    """A 5xx answer to a pushed revision: the gateway did not store it (a sync function that threw,
+    timed out or granted to invalid names answers 500). It is an outcome the oracle judges."""
+    return status is not None and 500 <= status < 600
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """One document as a device holds it."""

@@ -13,7 +13,9 @@ from rig.oracle.check import Finding
 
 @dataclass(frozen=True, slots=True)
 class CaseResult:
-    """One conformance case in one run: passed/failed/error/skipped, its findings, its time."""
+    """One pytest item of a conformance run (a case's spec-checked or gateway-view variant, any
+    parametrisation): passed/failed/error/skipped, its findings, its time. `name` is the item's
+    own pytest name (``test_case[roles]``), so no two items ever share a row."""
 
     name: str
     outcome: str
@@ -27,10 +29,39 @@ class RunResult:
     label: str
     cases: dict[str, CaseResult] = field(default_factory=dict)
     seconds: float = 0.0
+    mode: str = ""
+    """What the findings were checked against (see rig.conformance.runner.MODES)."""
+    pytest_exit: int | None = None
+    """pytest's own exit code (None: not run through pytest)."""
+    pytest_summary: str = ""
+    """pytest's own final line, e.g. "1 failed, 12 passed in 30.1s"."""
+    problems: list[str] = field(default_factory=list)
+    """Why the results cannot be trusted as read (counts that disagree, no results, ...)."""
 
     @property
     def counts(self) -> Counter[str]:
         return Counter(c.outcome for c in self.cases.values())
+
+    def failures(self) -> list[str]:
+        """Every reason this run must not pass a release gate; [] only when everything passed cleanly."""
+        reasons = list(self.problems)
+        if self.pytest_exit not in (None, 0):
+            reasons.append(f"pytest exited with {self.pytest_exit}"
+                           + {5: " (no tests collected)", 2: " (interrupted)", 3: " (internal error)",
+                              4: " (usage error)"}.get(self.pytest_exit, ""))
+        if not self.cases:
+            reasons.append("no results")
+        bad = sorted(n for n, c in self.cases.items() if c.outcome != "passed")
+        if bad:
+            reasons.append(f"{len(bad)} not passed: {', '.join(bad[:10])}" + (" ..." if len(bad) > 10 else ""))
+        found = sum(len(c.findings) for c in self.cases.values())
+        if found:
+            reasons.append(f"{found} findings")
+        return reasons
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
 
 
 def findings_text(findings: Sequence[Finding]) -> str:
@@ -60,12 +91,20 @@ def findings_junit(suite: str, cases: Mapping[str, Sequence[Finding]]) -> str:
 def run_text(run: RunResult) -> str:
     counts = run.counts
     lines = [f"{run.label}: {counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
-             f"{counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped in {run.seconds:.1f}s"]
+             f"{counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped in {run.seconds:.1f}s"
+             + (f" (pytest: {run.pytest_summary})" if run.pytest_summary else "")]
     for case in sorted(run.cases.values(), key=lambda c: c.name):
-        lines.append(f"  {case.outcome.upper():7} {case.name} ({case.seconds:.1f}s)")
+        flag = " (findings, yet pytest passed it)" if case.outcome == "passed" and case.findings else ""
+        lines.append(f"  {case.outcome.upper():7} {case.name} ({case.seconds:.1f}s){flag}")
         lines.extend(f"          {f}" for f in case.findings)
         if case.outcome in ("failed", "error") and not case.findings and case.message:
             lines.append(f"          {case.message.splitlines()[0][:200] if case.message else ''}")
+    for problem in run.problems:
+        lines.append(f"  PROBLEM {problem}")
+    failures = run.failures()
+    scope = " (gateway view only: no write checks, no policy)" if run.mode == "gateway" else ""
+    lines.append(f"VERDICT {run.label}: " + ("PASS" if not failures else "FAIL (" + "; ".join(failures) + ")")
+                 + scope)
     return "\n".join(lines)
 
 
@@ -81,7 +120,7 @@ def side_by_side(runs: Sequence[RunResult]) -> str:
         case = run.cases.get(name)
         if case is None:
             return "-"
-        return case.outcome + (f" ({len(case.findings)}f)" if case.findings else "")
+        return case.outcome.upper() + (f" ({len(case.findings)}f)" if case.findings else "")
 
     def signature(run: RunResult, name: str) -> tuple[str, frozenset[tuple[str, str, str]]]:
         case = run.cases.get(name)
@@ -97,6 +136,7 @@ def side_by_side(runs: Sequence[RunResult]) -> str:
                                 *(cell(run, name).ljust(w) for run, w in zip(runs, columns, strict=True))]))
     lines.append("")
     lines.append("totals: " + "; ".join(
-        f"{run.label}: {run.counts.get('passed', 0)}/{len(run.cases)} passed in {run.seconds:.0f}s" for run in runs))
+        f"{run.label}: {run.counts.get('passed', 0)}/{len(run.cases)} passed in {run.seconds:.0f}s, "
+        + ("PASS" if run.passed else "FAIL") for run in runs))
     lines.append(f"{differing} case(s) differ" if differing else "no differences")
     return "\n".join(lines)

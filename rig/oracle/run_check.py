@@ -34,6 +34,19 @@ FIGURES = {Kind.LEAK: "oracle_leaks", Kind.MISS: "oracle_misses", Kind.STALE: "o
 """`--fail-if` names of the finding counts."""
 
 
+DEFAULT_GATE = "oracle_findings>0"
+"""A routing run fails on any finding unless `--fail-if` names an oracle figure itself."""
+
+
+def oracle_thresholds(fail_if: list[str]) -> list[str]:
+    """The thresholds a routing run is judged by: `fail_if`, plus DEFAULT_GATE unless one of them
+    names an oracle finding figure (which then replaces the default: a relaxation is explicit)."""
+    names = {*FIGURES.values(), "oracle_findings"}
+    if any(expression.strip().split("<")[0].split(">")[0].split("=")[0].strip() in names for expression in fail_if):
+        return list(fail_if)
+    return [*fail_if, DEFAULT_GATE]
+
+
 def run_observations(run_dir: Path) -> list[Observation]:
     """Every observation of the run, in replay order."""
     files = sorted(run_dir.glob("observations-*.jsonl"))

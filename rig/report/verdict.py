@@ -89,7 +89,8 @@ def verdict_block(summary: dict[str, Any]) -> str:
     rig's own saturation when the run recorded it (`summary["rig"]`)."""
     passed, reasons = judge(summary)
     thresholds = summary.get("thresholds") or {}
-    given, failed = thresholds.get("given", []), thresholds.get("failed", [])
+    # "applied": what was judged (a routing spec adds oracle_findings>0 unless --fail-if relaxed it).
+    given, failed = thresholds.get("applied", thresholds.get("given", [])), thresholds.get("failed", [])
     word = "PASS" if passed else "FAIL"
     lines = [f'<p class="verdict {"good" if passed else "bad"}">{word}</p>']
     if reasons:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from rig.conformance import Harness, create_database, default_spec_path
-from rig.conformance.runner import ENV_AGAINST, ENV_SPEC, ENV_SYNC
+from rig.conformance.runner import ENV_AGAINST, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
 from rig.gateway import AdminClient, LocalGateway
 from rig.oracle import RoutingSpec, load, render
 
@@ -43,9 +44,14 @@ def sync_function(routing_spec: RoutingSpec, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture
-def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: RoutingSpec,
-                 sync_function: Path) -> MakeHarness:
-    """make_harness(sync_function=None, against_spec=None) -> a harness on a fresh database, principals created."""
+def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: RoutingSpec, sync_function: Path,
+                 request: pytest.FixtureRequest) -> Iterator[MakeHarness]:
+    """make_harness(sync_function=None, against_spec=None) -> a harness on a fresh database, principals created.
+
+    Under `rig conform` (RIG_CONFORM_RESULTS set) the findings of every harness of the test are
+    written out afterwards, keyed by the pytest item, whatever the test asserted."""
+    made: list[Harness] = []
+    start = time.monotonic()
 
     def make(sync: Path | None = None, against_spec: bool | None = None) -> Harness:
         name = f"c{next(_counter)}_{uuid.uuid4().hex[:8]}"
@@ -53,7 +59,12 @@ def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: Routin
         if against_spec is None:
             against_spec = os.environ.get(ENV_AGAINST, "spec") != "gateway"
         harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec)
+        made.append(harness)
         harness.create_principals()
         return harness
 
-    return make
+    yield make
+    results = os.environ.get(ENV_RESULTS)
+    if results:
+        findings = [f for harness in made for f in harness.findings()]
+        write_case_result(Path(results), request.node.nodeid, findings, time.monotonic() - start)

@@ -23,7 +23,7 @@ EXPECTED = [
     # broken function, case run, finding kind, rule named
     ("forgot_require_access", "write_checks", Kind.WRITE_ACCEPTED, "note.require_access(team.{team})"),
     ("wrong_channel", "user_channels", Kind.LEAK, "note.channels"),
-    ("wrong_channel", "user_channels", Kind.MISS, "note.channels via user.bob.channels"),
+    ("wrong_channel", "user_channels", Kind.MISS, "note.channels via user.channels"),
     ("missing_grant", "document_grants_backfill", Kind.MISS, "note.channels via membership.access"),
     ("public_by_mistake", "user_channels", Kind.LEAK, "note.channels"),
 ]

@@ -63,7 +63,8 @@ def test_miss_stale_and_leak(spec: RoutingSpec) -> None:
                      (Kind.STALE, "bob-2", "n1", "1-n")}
     miss = next(f for f in check(spec, obs) if f.kind is Kind.MISS)
     assert miss.user == "bob"
-    assert miss.rule == "note.channels via membership.access (doc m-bob)"
+    assert miss.rule == "note.channels via membership.access"
+    assert miss.detail.endswith("(via doc m-bob)")
 
 
 def test_revocation_not_applied_names_the_lost_grant(spec: RoutingSpec) -> None:
@@ -72,7 +73,7 @@ def test_revocation_not_applied_names_the_lost_grant(spec: RoutingSpec) -> None:
            SyncSnapshot("bob-1", "bob", "caught_up", {"n1": Held("1-n")})]
     [finding] = check(spec, obs)
     assert finding.kind is Kind.REVOCATION_NOT_APPLIED
-    assert finding.rule == "membership.access (doc m-bob)"
+    assert finding.rule == "membership.access" and finding.detail == "user lost access (via doc m-bob)"
     # A tombstone of a membership goes to the old revision's channels and grants nothing.
     world = World(spec)
     for o in obs:
@@ -134,7 +135,7 @@ def test_write_findings(spec: RoutingSpec) -> None:
     findings = check(spec, obs)
     assert [(f.kind, f.rule, f.user) for f in findings] == [
         (Kind.WRITE_ACCEPTED, "note.require_access(team.{team})", "bob"),
-        (Kind.WRITE_REJECTED, "announcement.write", "(admin)")]
+        (Kind.WRITE_REJECTED, "announcement.admin_write", "(admin)")]
 
 
 def test_own_unreadable_write_is_not_a_leak(spec: RoutingSpec) -> None:
@@ -153,7 +154,7 @@ def test_authentication_outcomes(spec: RoutingSpec) -> None:
            SyncSnapshot("b", "bob", "caught_up"),
            PrincipalChange("delete_user", "bob"),
            SyncSnapshot("b", "bob", "auth_rejected")]
-    assert [(f.kind, f.rule) for f in check(spec, obs)] == [(Kind.SYNC_REFUSED, "user.bob"),
+    assert [(f.kind, f.rule) for f in check(spec, obs)] == [(Kind.SYNC_REFUSED, "user.active"),
                                                           (Kind.SYNC_ALLOWED, "user.disabled")]
 
 

@@ -17,7 +17,7 @@ def test_side_by_side_marks_differences() -> None:
     b = RunResult("3.3.7", {"roles": CaseResult("roles", "failed", findings=(LEAK,)), "x": CaseResult("x", "passed")})
     table = side_by_side([a, b])
     rows = {line[1:].split()[0]: line for line in table.splitlines() if line[:1] in "* " and line.strip()}
-    assert rows["roles"].startswith("*") and "failed (1f)" in rows["roles"]
+    assert rows["roles"].startswith("*") and "FAILED (1f)" in rows["roles"]
     assert rows["x"].startswith(" ")
     assert "1 case(s) differ" in table
     assert side_by_side([a, a]).endswith("no differences")
@@ -30,9 +30,9 @@ def test_junit_round_trip(tmp_path: Path) -> None:
     assert root.get("failures") == "1"
     junit = tmp_path / "junit.xml"
     junit.write_text(xml.replace('name="roles"', 'name="test_case[roles]"'))
-    write_case_result(tmp_path / "f", "roles", [LEAK], 1.0)
+    write_case_result(tmp_path / "f", "conformance.py::test_case[roles]", [LEAK], 1.0)
     run = read_results("main", junit, tmp_path / "f", 3.0)
-    assert run.cases["roles"].outcome == "failed"
-    assert run.cases["roles"].findings == (LEAK,)
+    assert run.cases["test_case[roles]"].outcome == "failed"
+    assert run.cases["test_case[roles]"].findings == (LEAK,)
     assert run.cases["x"].outcome == "passed"
     assert Finding.from_json(LEAK.to_json()) == LEAK
