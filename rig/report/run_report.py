@@ -8,6 +8,7 @@ from typing import Any
 
 from rig.report import html, plots
 from rig.report.data import RunData, load_run
+from rig.report.saturation import banner_html
 
 REPORT_NAME = "report.html"
 
@@ -161,6 +162,7 @@ def render(run: RunData) -> str:
     push = s.get("push", {})
     gateway = s.get("gateway_counters", {})
     body = [
+        banner_html(s),  # empty unless the rig was saturated
         html.section("overview", "Run", _overview(run)),
         html.section("figures", "Key figures", _figures(run.figures)),
         html.section("throughput", "Throughput over time",
