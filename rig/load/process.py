@@ -127,7 +127,6 @@ class LoadProcess:
     def start(self) -> None:
         self.push.start()
         self.sampler.start()
-        self.saturation.start()
         if self.config.metrics_port:
             self._metrics_server = start_http_server(self.config.metrics_port, addr=self.config.bind_host,
                                                      registry=self.registry)
@@ -137,6 +136,7 @@ class LoadProcess:
         with self._lock:
             if self.started_at is None:
                 self.started_at = time.time()
+                self.saturation.start()  # the load phase: from the first device to the final sync
             ordinal = self._next
             if ordinal >= len(self.assignment):
                 return None

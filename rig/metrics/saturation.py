@@ -39,6 +39,8 @@ MIN_JUDGED_S = 0.5
 """Intervals shorter than this (a last partial one) are too noisy to call saturated."""
 MAX_TICKS = 100_000
 MAX_WINDOWS = 1_000
+MAX_SERIES = 3_600
+"""Per-second points kept in a process's summary (an hour; the totals cover the whole run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,9 @@ class SaturationTracker:
                 "loop_lag_p99_s": round(percentile(lags, 99) or 0.0, 4),
                 "loop_lag_max_s": round(max(lags, default=0.0), 4),
                 "seconds_measured": round(wall, 1), "windows": [[round(a, 2), round(b, 2)] for a, b in self.windows],
-                "cpu_threshold": self.cpu_threshold, "lag_threshold_s": self.lag_threshold_s, "processes": 1}
+                "cpu_threshold": self.cpu_threshold, "lag_threshold_s": self.lag_threshold_s, "processes": 1,
+                "series": [[round(t.at, 2), round(t.cpu_ratio, 3), round(t.loop_lag_s, 4)]
+                           for t in self.ticks[:MAX_SERIES]]}
 
 
 class SaturationMonitor:
