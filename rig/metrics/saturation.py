@@ -177,6 +177,9 @@ class SaturationMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if not self._thread.is_alive():  # the last part-second too (judged when at least MIN_JUDGED_S)
+                self.tracker.observe(self._clock(), self._cpu(), self._worst, self._wall())
+            self._thread = None
         return self.tracker.summary()
 
 
