@@ -20,7 +20,7 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
                               "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
-                              "device_errors_by_kind": {}, "device_error_samples": {}}
+                              "device_errors_by_kind": {}, "device_error_samples": {}, "rig": []}
     links = []
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
@@ -36,6 +36,7 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
         totals["device_names"] += data.get("device_names", [])
         totals["protocol_errors"].update(data.get("protocol_errors") or {})
         links.append(data.get("links"))
+        totals["rig"].append(data.get("rig"))  # each process's saturation (rig.metrics.saturation)
         for key, value in data["push"].items():
             totals["push"][key] = totals["push"].get(key, 0) + value
         for wake in data["measurements"]["wakes"]:

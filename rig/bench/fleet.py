@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.bench.cpu import sample
+from rig.bench.observe import DeviceCounts, SaturationWatch, gateway_counts, replication_shape
 from rig.device import Credentials, VirtualDevice
 from rig.device.measure import percentile
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
@@ -83,17 +84,21 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
         for thread in threads:
             thread.start()
         time.sleep(1.0)
+        counters = gateway_counts(admin, db)
+        seen = _live_counts(devices)
+        watch = SaturationWatch().start()
         before = sample(pid)
-        pushed0 = admin.metric("sgw_replication_push_doc_push_count", database=db)
-        pulled0 = admin.metric("sgw_replication_pull_rev_send_count", database=db)
         writers = [threading.Thread(target=_write, args=(d, f"s{n}-team-{i // 10}", stop, writes_per_s), daemon=True)
                    for i, d in enumerate(devices)]
         for thread in writers:
             thread.start()
         time.sleep(seconds)
         after = sample(pid)
-        pushed = admin.metric("sgw_replication_push_doc_push_count", database=db) - pushed0
-        pulled = admin.metric("sgw_replication_pull_rev_send_count", database=db) - pulled0
+        verdict = watch.verdict()
+        counters_after = gateway_counts(admin, db)
+        shape = replication_shape(counters, counters_after, _live_counts(devices).minus(seen))
+        pushed = counters_after["docs_pushed"] - counters["docs_pushed"]
+        pulled = counters_after["revs_sent"] - counters["revs_sent"]
         stop.set()
         for thread in threads + writers:
             thread.join(30)
@@ -104,13 +109,20 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
                "rig_cpu_s_per_1000_docs": round((after.rig_cpu - before.rig_cpu) * 1000 / max(moved, 1), 4),
                "gateway_cpu_s_per_1000_docs": round((after.gateway_cpu - before.gateway_cpu) * 1000 / max(moved, 1), 4),
                "gateway_cores_busy": round((after.gateway_cpu - before.gateway_cpu) / wall, 2),
-               "rig_cores_busy": round((after.rig_cpu - before.rig_cpu) / wall, 2), "errors": len(errors)}
+               "rig_cores_busy": round((after.rig_cpu - before.rig_cpu) / wall, 2), "errors": len(errors),
+               **verdict, "replication": shape}
         rows.append(row)
         progress(f"sustained {row}")
         if len(rows) >= 2 and moved / wall < 1.1 * (rows[-2]["push_docs_per_s"] + rows[-2]["pull_docs_per_s"]):
-            progress(f"throughput stopped growing at {n} devices: the gateway (or this machine) is saturated")
+            who = "the rig (see invalid_reason)" if not row["valid"] else "the gateway (or this machine)"
+            progress(f"throughput stopped growing at {n} devices: {who} is saturated")
             break
     return rows
+
+
+def _live_counts(devices: list[VirtualDevice]) -> DeviceCounts:
+    """What the devices' running replications counted so far (changes rows, conflicts, documents)."""
+    return DeviceCounts.of(session.stats if (session := d.session) is not None else None for d in devices)
 
 
 def _in_parallel(devices: list[VirtualDevice], action: Callable[[VirtualDevice], object], threads: int) -> None:

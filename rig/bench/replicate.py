@@ -3,6 +3,11 @@
 Reports documents per second and CPU-seconds per 1,000 documents for the rig
 (this process, all its threads) and for Sync Gateway (its process), measured
 over the same interval, so their ratio holds on a noisy shared machine.
+
+A device pulls everything and another pushes a few documents before anything is measured: the
+first pull of a channel makes rosmar build its query index (seconds of gateway CPU that would
+otherwise count against the first scenario only). Each row states whether the rig saturated
+while measuring (invalid if so), rows per `changes` message and conflicts (`rig.bench.observe`).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from rig.bench.cpu import Sample, sample
+from rig.bench.observe import DeviceCounts, SaturationWatch, gateway_counts, replication_shape
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
 from rig.gateway.build import binary_version
+from rig.replicator.link import ReplicationStats
 
 _BODY = "lorem ipsum dolor sit amet " * 36  # ~1 KB documents with the fields below
 
@@ -27,11 +34,19 @@ def _doc(i: int, owner: str) -> dict[str, Any]:
     return {"type": "profile", "owner": owner, "channels": [owner], "n": i, "text": _BODY}
 
 
-def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], int]) -> dict[str, Any]:
+def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], list[ReplicationStats]],
+             admin: AdminClient, db: str) -> dict[str, Any]:
+    counters = gateway_counts(admin, db)
+    watch = SaturationWatch().start()
     before = sample(gateway_pid)
-    moved = work()
+    stats = work()
     after = sample(gateway_pid)
-    return _result(name, docs, moved, before, after)
+    verdict = watch.verdict()
+    devices = DeviceCounts.of(stats)
+    row = _result(name, docs, devices.docs, before, after)
+    row.update(verdict)
+    row["replication"] = replication_shape(counters, gateway_counts(admin, db), devices)
+    return row
 
 
 def _result(name: str, docs: int, moved: int, before: Sample, after: Sample) -> dict[str, Any]:
@@ -48,8 +63,9 @@ def _result(name: str, docs: int, moved: int, before: Sample, after: Sample) -> 
     }
 
 
-def _parallel(devices: list[VirtualDevice], action: Callable[[VirtualDevice], int]) -> int:
-    totals: list[int] = []
+def _parallel(devices: list[VirtualDevice],
+              action: Callable[[VirtualDevice], ReplicationStats]) -> list[ReplicationStats]:
+    totals: list[ReplicationStats] = []
     errors: list[BaseException] = []
 
     def run(device: VirtualDevice) -> None:
@@ -65,7 +81,7 @@ def _parallel(devices: list[VirtualDevice], action: Callable[[VirtualDevice], in
         thread.join()
     if errors:
         raise errors[0]
-    return sum(totals)
+    return totals
 
 
 def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
@@ -88,25 +104,31 @@ def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
         def device(user: str) -> VirtualDevice:
             return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=("shared",))
 
-        def pull(d: VirtualDevice) -> int:
-            return d.sync(push=False, timeout=600).docs_pulled
+        def pull(d: VirtualDevice) -> ReplicationStats:
+            return d.sync(push=False, timeout=600)
 
-        def push(d: VirtualDevice) -> int:
-            return d.sync(pull=False, timeout=600).docs_pushed
+        def push(d: VirtualDevice) -> ReplicationStats:
+            return d.sync(pull=False, timeout=600)
 
+        def measure(name: str, count: int, work: Callable[[], list[ReplicationStats]]) -> None:
+            results.append(_measure(name, pid, count, work, admin, "bench"))
+            progress(json.dumps(results[-1]))
+
+        progress("warm-up (not measured): one device pulls everything, another pushes 100 documents")
+        pull(device(users[-1]))
+        warm = VirtualDevice(url, Credentials(users[-1], f"{users[-1]}-pw"), channels=(users[-1],))
+        for i in range(100):
+            warm.store.put(f"warm-{i}", _doc(i, users[-1]))
+        push(warm)
         one = device(users[0])
-        results.append(_measure("pull, 1 device", pid, docs, lambda: pull(one)))
-        progress(json.dumps(results[-1]))
+        measure("pull, 1 device", docs, lambda: [pull(one)])
         writer = VirtualDevice(url, Credentials(users[0], f"{users[0]}-pw"), channels=(users[0],))
         for i in range(docs):
             writer.store.put(f"w0-{i}", _doc(i, users[0]))
-        results.append(_measure("push, 1 device", pid, docs, lambda: push(writer)))
-        progress(json.dumps(results[-1]))
+        measure("push, 1 device", docs, lambda: [push(writer)])
 
         many = [device(u) for u in users]
-        results.append(_measure(f"pull, {parallel} devices in parallel", pid, docs * parallel,
-                                lambda: _parallel(many, pull)))
-        progress(json.dumps(results[-1]))
+        measure(f"pull, {parallel} devices in parallel", docs * parallel, lambda: _parallel(many, pull))
         per_device = docs // parallel
         writers = []
         for n, user in enumerate(users):
@@ -114,12 +136,12 @@ def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
             for i in range(per_device):
                 w.store.put(f"w{n}-p-{i}", _doc(i, user))
             writers.append(w)
-        results.append(_measure(f"push, {parallel} devices in parallel", pid, per_device * parallel,
-                                lambda: _parallel(writers, push)))
-        progress(json.dumps(results[-1]))
+        measure(f"push, {parallel} devices in parallel", per_device * parallel, lambda: _parallel(writers, push))
         version = binary_version(binary)
     return {"benchmark": "replicate", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "gateway": version, "storage": "rosmar in memory", "machine": _machine(), "results": results}
+            "gateway": version, "storage": "rosmar in memory", "machine": _machine(),
+            "warm_up": "one device pulled every document and another pushed 100 before measuring",
+            "valid": all(r["valid"] for r in results), "results": results}
 
 
 def _machine() -> dict[str, Any]:

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rig.bench.fleet import _TEXT, _devices, _replicate, _rss_bytes
+from rig.bench.fleet import _TEXT, _devices, _live_counts, _replicate, _rss_bytes
+from rig.bench.observe import SaturationWatch, gateway_counts, replication_shape
 from rig.device import VirtualDevice
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
 from rig.gateway.build import binary_version
@@ -101,6 +102,7 @@ def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per
                                      daemon=True) for i, d in enumerate(fleet)]
         for thread in threads:
             thread.start()
+        counters, watch = gateway_counts(admin, db), SaturationWatch().start()
         started = time.monotonic()
         samples: list[dict[str, Any]] = []
         while (elapsed := time.monotonic() - started) < seconds:
@@ -112,6 +114,8 @@ def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per
                      f"gateway {samples[-1]['gateway_rss_bytes'] >> 20} MiB, {moved:.0f} docs moved, "
                      f"{len(errors)} errors")
             time.sleep(min(sample_s, max(0.0, seconds - elapsed)))
+        verdict = watch.verdict()
+        shape = replication_shape(counters, gateway_counts(admin, db), _live_counts(fleet))
         stop.set()
         for thread in threads:
             thread.join(60)
@@ -134,5 +138,6 @@ def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per
             "gateway_rss_growth_mib_per_hour_second_half": round(
                 growth_per_hour([(s["t_s"], s["gateway_rss_bytes"]) for s in tail]) / 2**20, 2),
             "replication_errors": len(errors), "error_examples": errors[:10], "final_check": check,
+            **verdict, "replication": shape,
             "samples": samples,
         }

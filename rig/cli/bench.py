@@ -63,12 +63,20 @@ def _replicate(args: argparse.Namespace) -> int:
     out = args.out or runs_dir() / "bench" / f"replicate-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"{'scenario':36} {'docs/s':>9} {'rig cpu/1k':>11} {'SG cpu/1k':>10} {'ratio':>6}")
+    print(f"{'scenario':36} {'docs/s':>9} {'rig cpu/1k':>11} {'SG cpu/1k':>10} {'ratio':>6} "
+          f"{'rows/changes':>12} {'conflicts':>9} {'rig cpu max':>11}  valid")
     for row in result["results"]:
+        shape = row["replication"]
         print(f"{row['scenario']:36} {row['docs_per_s']:>9} {row['rig_cpu_s_per_1000_docs']:>11} "
-              f"{row['gateway_cpu_s_per_1000_docs']:>10} {row['rig_to_gateway_cpu_ratio']:>6}")
+              f"{row['gateway_cpu_s_per_1000_docs']:>10} {row['rig_to_gateway_cpu_ratio']:>6} "
+              f"{shape['rows_per_changes_message'] or '-':>12} "
+              f"{shape['conflicts_seen_by_devices'] + shape['conflict_writes_on_gateway']:>9} "
+              f"{row['rig']['cpu_ratio_max']:>11.2f}  {'yes' if row['valid'] else 'NO'}")
+    for row in result["results"]:
+        if not row["valid"]:
+            print(f"INVALID {row['scenario']}: {row['invalid_reason']}")
     print(f"results: {out}")
-    return 0
+    return 0 if result["valid"] else 1
 
 
 def _fleet(args: argparse.Namespace) -> int:
@@ -84,6 +92,12 @@ def _fleet(args: argparse.Namespace) -> int:
     out = args.out or runs_dir() / "bench" / f"fleet-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
+    for row in result.get("sustained", []):
+        shape = row["replication"]
+        print(f"sustained {row['devices']:5} devices: {row['push_docs_per_s'] + row['pull_docs_per_s']:8.1f} docs/s, "
+              f"rig {row['rig_cores_busy']:.2f} cores, gateway {row['gateway_cores_busy']:.2f}; "
+              f"{shape['rows_per_changes_message']} rows per changes message, conflict rate "
+              f"{shape['conflict_rate']}; " + ("valid" if row["valid"] else f"INVALID: {row['invalid_reason']}"))
     print(f"results: {out}")
     return 0
 
@@ -113,6 +127,10 @@ def _soak(args: argparse.Namespace) -> int:
     print(f"soak: {result['devices']} devices, {result['minutes']:g} min, {result['docs_moved_per_s']} docs/s; "
           f"rig memory {result['rig_rss_growth_mib_per_hour_second_half']:+.1f} MiB/h, gateway "
           f"{result['gateway_rss_growth_mib_per_hour_second_half']:+.1f} MiB/h (second half); "
-          f"lost {check['lost']}, stale {check['stale']}, leaked {check['leaked']}")
+          f"lost {check['lost']}, stale {check['stale']}, leaked {check['leaked']}; "
+          f"{result['replication']['rows_per_changes_message']} rows per changes message, conflict rate "
+          f"{result['replication']['conflict_rate']}")
+    if not result["valid"]:
+        print(f"INVALID: {result['invalid_reason']}")
     print(f"results: {out}")
     return 0 if check["lost"] == check["stale"] == check["leaked"] == 0 else 1

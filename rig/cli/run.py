@@ -30,8 +30,14 @@ def register(commands: Any) -> None:
     run.add_argument("--gateway-url", help="use a running Sync Gateway: its public URL (needs --admin-url)")
     run.add_argument("--admin-url", help="admin URL of the running Sync Gateway")
     run.add_argument("--metrics-url", help="metrics URL of the running Sync Gateway (default: admin URL)")
-    run.add_argument("--workers", type=int, default=0,
-                     help="locust worker processes on this machine (default 0: everything in this process)")
+    run.add_argument("--workers", type=_workers, default=0, metavar="N|auto",
+                     help="locust worker processes on this machine (default 0: everything in this process; "
+                          "auto: enough for the fleet on the cores available, see docs/saturation.md)")
+    run.add_argument("--saturation-cpu", type=float, default=None, metavar="RATIO",
+                     help="a load process using this much of one core for a second is saturated (default 0.9)")
+    run.add_argument("--saturation-lag", type=float, default=None, metavar="SECONDS",
+                     help="... or whose event loop is this late (default 0.5); `--fail-if rig_saturated>0` "
+                          "fails a run whose rig was saturated")
     run.add_argument("--expect-workers", type=int, default=0, metavar="N",
                      help="also wait for N workers started elsewhere with `rig worker --master-host THIS_HOST`")
     run.add_argument("--master-bind-host", default="127.0.0.1",
@@ -88,6 +94,15 @@ def register(commands: Any) -> None:
     worker.set_defaults(handler=_worker)
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes or 'auto', not {text!r}") from None
+
+
 def _worker(args: argparse.Namespace) -> int:
     from rig.load.worker import serve  # imports locust (gevent) first
 
@@ -108,11 +123,18 @@ def _run(args: argparse.Namespace) -> int:
         scenario = replace(scenario, database=args.database)
     run_dir = args.out or runs_dir() / f"run-{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     faults = [parse_fault(text) for text in args.fault]
-    spread = Distribution(local=args.workers, remote=args.expect_workers, bind_host=args.master_bind_host,
+    workers = args.workers
+    if workers == "auto":
+        from rig.load.sizing import available_cores, plan_workers
+
+        plan = plan_workers(scenario.device_count, available_cores(), gateway_local=not args.gateway_url)
+        print(plan.reason)
+        workers = plan.workers
+    spread = Distribution(local=workers, remote=args.expect_workers, bind_host=args.master_bind_host,
                           port=args.master_port, timeout=args.worker_timeout)
     options: dict[str, Any] = {"distribution": spread, "metrics": (args.metrics_host, args.metrics_port),
                                "fail_if": args.fail_if, "verify": not args.no_verify,
-                               "sync_function": args.sync_function}
+                               "sync_function": args.sync_function, "saturation_limits": _limits(args)}
     if args.sync_function is not None and not args.sync_function.is_file():
         raise ConfigError(f"--sync-function: no such file: {args.sync_function}")
     if args.prepare_only and not args.gateway_url:
@@ -162,6 +184,14 @@ def free_database(gateway: Any, wanted: str, attempts: int = 100) -> str:
                 print(f"database {wanted!r} exists on the gateway (made by `rig gateway up`?): using {name!r}")
             return name
     raise ConfigError(f"databases {wanted!r} to {wanted}-{attempts - 1} all exist; name one with --database")
+
+
+def _limits(args: argparse.Namespace) -> tuple[float, float]:
+    from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S
+
+    cpu = CPU_THRESHOLD if args.saturation_cpu is None else args.saturation_cpu
+    lag = LAG_THRESHOLD_S if args.saturation_lag is None else args.saturation_lag
+    return cpu, lag
 
 
 def _run_on_docker(args: argparse.Namespace, scenario: Any, run_dir: Path, data_dir: Path | None,

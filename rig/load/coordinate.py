@@ -12,6 +12,8 @@ No shared disk, so workers may run in other containers or on other machines (`ri
     worker -> master  rig_result   {index, result}   the master writes RUN_DIR/worker-INDEX.json
     worker -> master  rig_failed   {error}    a worker could not set up or finish
     master -> worker  rig_netdown  {down}     a netdown fault: every device link down, or up again
+    worker -> master  rig_saturated {process, tick, since}  the worker's load process began to be
+                                                 saturated (rig.metrics.saturation): the master prints it
 
 The gateway's webhooks are only known once every worker said where its push service listens,
 so the master seeds the gateway between hello and config.
@@ -36,10 +38,18 @@ from rig.load.process import RunConfig, write_result
 from rig.load.progress import Progress, Snapshot
 from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
+from rig.metrics.saturation import (
+    CPU_THRESHOLD,
+    LAG_THRESHOLD_S,
+    SaturationMonitor,
+    SaturationTracker,
+    Tick,
+    onset_warning,
+)
 
 HELLO, CONFIG, READY, FINISH = "rig_hello", "rig_config", "rig_ready", "rig_finish"
 BARRIER, GO, RESULT, FAILED = "rig_barrier", "rig_go", "rig_result", "rig_failed"
-NETDOWN = "rig_netdown"
+NETDOWN, SATURATED = "rig_netdown", "rig_saturated"
 DEFAULT_MASTER_PORT = 5557
 
 
@@ -71,7 +81,8 @@ class Coordinator:
         self.failures: list[str] = []
         self._barriers: dict[str, set[str]] = {}
         for kind, handler in ((HELLO, self._on_hello), (READY, self._on_ready), (BARRIER, self._on_barrier),
-                              (RESULT, self._on_result), (FAILED, self._on_failed)):
+                              (RESULT, self._on_result), (FAILED, self._on_failed),
+                              (SATURATED, self._on_saturated)):
             runner.register_message(kind, handler)
 
     def _on_hello(self, environment: Any, msg: Any) -> None:
@@ -86,6 +97,10 @@ class Coordinator:
 
     def _on_failed(self, environment: Any, msg: Any) -> None:
         self.failures.append(f"worker {msg.node_id}: {(msg.data or {}).get('error')}")
+
+    def _on_saturated(self, environment: Any, msg: Any) -> None:
+        data = msg.data or {}
+        self.log(onset_warning(str(data.get("process")), Tick(**data["tick"]), data.get("since")))
 
     def _on_barrier(self, environment: Any, msg: Any) -> None:
         step = str(msg.data["step"])
@@ -197,7 +212,8 @@ class MasterSession:
     finished in step, results in RUN_DIR; the master's own metrics endpoint while it lasts."""
 
     def __init__(self, environment: Any, scenario: Scenario, run_dir: Path, spread: Distribution,
-                 metrics: tuple[str, int], log: Any = print) -> None:
+                 metrics: tuple[str, int], log: Any = print,
+                 limits: tuple[float, float] = (CPU_THRESHOLD, LAG_THRESHOLD_S)) -> None:
         from rig.gateway.local import free_port
 
         self.environment = environment
@@ -211,6 +227,10 @@ class MasterSession:
         self.coordinator: Coordinator | None = None
         self.local: LocalWorkers | None = None
         self._server: Any = None
+        self.saturation = SaturationMonitor(SaturationTracker(
+            "master", cpu_threshold=limits[0], lag_threshold_s=limits[1],
+            on_onset=lambda name, tick: log(onset_warning(name, tick, self.started_at))))
+        self.started_at: float | None = None
 
     def __enter__(self) -> MasterSession:
         self.master = self.environment.create_master_runner(master_bind_host=self.spread.bind_host,
@@ -220,11 +240,12 @@ class MasterSession:
         if port:
             from prometheus_client import start_http_server
 
-            from rig.metrics import MasterCollector, RunRegistry
+            from rig.metrics import MasterCollector, RunRegistry, SaturationCollector
 
             registry = RunRegistry(self.run_dir.name, self.scenario.name, "master")
             registry.register(MasterCollector(lambda: int(self.master.worker_count),
                                               lambda: int(self.master.user_count)))
+            registry.register(SaturationCollector(lambda: [self.saturation]))
             self._server = start_http_server(port, addr=host, registry=registry)
             self.log(f"master metrics on {host}:{port}")
         if self.spread.remote:
@@ -259,6 +280,8 @@ class MasterSession:
         progress = Progress(lambda: Snapshot({"users": int(self.master.user_count)},
                                              errors=int(self.master.stats.total.num_failures)),
                             self.scenario.duration_s)
+        self.started_at = time.time()
+        self.saturation.start()
         self.master.start(self.scenario.device_count, spawn_rate=max(1.0, self.scenario.ramp_per_s))
         injector.start()
         progress.start()
@@ -266,6 +289,7 @@ class MasterSession:
         progress.stop()
         injector.stop()  # a fault in progress ends with the gateway up again, before the final sync
         self.master.stop()
+        self.saturation.stop()  # the load phase only, as in the workers
         writer.kill()
         csv_writer.close_files()
         broken = self.coordinator.finish(verify, timeout=300)

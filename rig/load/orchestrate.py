@@ -32,6 +32,7 @@ from rig.load.samples import GATEWAY_COUNTERS
 from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
 from rig.load.users import DeviceUser, fire_locust_events, set_process
+from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, merge_summaries, summary_line
 from rig.oracle.render import render
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
@@ -58,7 +59,7 @@ def sync_function_for(scenario: Scenario, run_dir: Path, given: Path | None) -> 
 
 def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, processes: int = 1,
             endpoints: Sequence[Endpoint] | None = None, sync_function: Path | None = None,
-            netdown_flag: Path | None = None,
+            netdown_flag: Path | None = None, limits: tuple[float, float] = (CPU_THRESHOLD, LAG_THRESHOLD_S),
             log: Any = print) -> list[RunConfig]:
     """Seed the gateway (database with webhooks, users, documents) and write each process's run config."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,8 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
         databases.append(webhook_database(db, webhooks, sync_function))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes,
-                     netdown_flag=str(netdown_flag) if netdown_flag else "")
+                     netdown_flag=str(netdown_flag) if netdown_flag else "",
+                     saturation_cpu=limits[0], saturation_lag_s=limits[1])
     configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
@@ -92,9 +94,11 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
         distribution: Distribution | None = None, metrics: tuple[str, int] = ("127.0.0.1", 0),
         fail_if: list[str] | None = None, verify: bool = True, faults: Sequence[Fault] = (),
-        sync_function: Path | None = None, listen_host: str = "127.0.0.1", log: Any = print) -> int:
+        sync_function: Path | None = None, listen_host: str = "127.0.0.1",
+        saturation_limits: tuple[float, float] = (CPU_THRESHOLD, LAG_THRESHOLD_S), log: Any = print) -> int:
     """`metrics` (host, port): where this process serves its metrics (0: a free port for the devices'
-    process, none for a master)."""
+    process, none for a master). `saturation_limits`: (CPU ratio, loop lag in s) from which a load
+    process counts as saturated (rig.metrics.saturation)."""
     spread = distribution or Distribution(local=workers)
     if listen_host != "127.0.0.1":
         spread = dataclasses.replace(spread, local_listen_host=listen_host)
@@ -123,16 +127,17 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         else:
             endpoints = [Endpoint("127.0.0.1", free_port(), port or free_port(), host)]
         configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
-                          netdown_flag=netdown_flag, log=log)
+                          netdown_flag=netdown_flag, limits=saturation_limits, log=log)
         before = _gateway_counters(admin, db)
         started = time.time()
         _announce(scenario, endpoints, log)
         _run_local(environment, configs[0], scenario, csv_writer, verify, injector)
+        master_saturation = None
     else:
-        with MasterSession(environment, scenario, run_dir, spread, metrics, log) as session:
+        with MasterSession(environment, scenario, run_dir, spread, metrics, log, limits=saturation_limits) as session:
             endpoints = session.wait_for_workers()
             configs = prepare(scenario, gateway, run_dir, endpoints=endpoints, sync_function=sync_function,
-                              netdown_flag=netdown_flag, log=log)
+                              netdown_flag=netdown_flag, limits=saturation_limits, log=log)
             session.configure(configs)
             if isinstance(target, LocalNetworkSwitch):
                 target.listeners.append(session.netdown)  # workers elsewhere do not see the flag file
@@ -140,6 +145,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
             started = time.time()
             _announce(scenario, endpoints, log)
             session.run(csv_writer, injector, verify)
+        master_saturation = session.saturation.tracker.summary()
     elapsed = time.time() - started
     after = _gateway_counters(admin, db)
     # Across gateway restarts: through the counters the first process sampled every second.
@@ -163,6 +169,8 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         thresholds = oracle_thresholds(thresholds)  # any finding fails the run unless --fail-if relaxes it
     elif scenario.routing is not None:
         log("  NO ORACLE VERDICT: --no-verify skips the final sync, so the routing spec judges nothing")
+    rig = merge_summaries([master_saturation, *totals["rig"]])
+    flat.update(rig_saturated=float(rig["saturated"]), rig_saturated_seconds=float(rig["saturated_seconds"]))
     failed = check_thresholds(thresholds, flat)
     if isinstance(gateway, LocalGateway):
         version = binary_version(gateway.binary)
@@ -190,7 +198,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                              "rig_metrics": [f"http://{e.host}:{e.metrics_port}/metrics" for e in endpoints]},
                "started_at": started, "sync_function": str(sync_function or "default"),
                "routing_spec": str(scenario.routing.spec) if scenario.routing else None,
-               "oracle": oracle.as_dict() if oracle is not None else None}
+               "oracle": oracle.as_dict() if oracle is not None else None, "rig": rig}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
     _write_report(run_dir, log)
@@ -251,6 +259,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
     figures = summary["figures"]
     log(f"\n{summary['scenario']}: {summary['devices']} devices, {summary['duration_s']:.0f} s real "
         f"(x{summary['time_scale']:g} phone time), gateway {summary['gateway']}")
+    if summary.get("rig"):
+        log(f"  {summary_line(summary['rig'])}")
     log(f"  gateway hot path: push {figures['push_docs_per_s']:.1f} docs/s, "
         f"pull {figures['pull_docs_per_s']:.1f} docs/s")
     agreement = summary["throughput_agreement"]

@@ -27,7 +27,8 @@ from rig.load.links import ProcessLinks, links_wanted
 from rig.load.observe import DeviceRecorder, ObservationLog, routing_editor, routing_workload, seed_routing
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
-from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry
+from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry, SaturationCollector
+from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, SaturationMonitor, SaturationTracker, onset_warning
 from rig.push import PushService, PushTarget
 from rig.replicator import ReplicationEvent
 from rig.replicator.link import Observer
@@ -53,6 +54,9 @@ class RunConfig:
     """Where this process's push service and metrics endpoint listen (0.0.0.0 in a container)."""
     netdown_flag: str = ""
     """Local netdown: the file whose presence takes every device link down (`rig.faults.netdown`)."""
+    saturation_cpu: float = CPU_THRESHOLD
+    saturation_lag_s: float = LAG_THRESHOLD_S
+    """When this process counts as saturated (`rig.metrics.saturation`)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -111,6 +115,11 @@ class LoadProcess:
         if links_wanted(self.scenario.links, netdown=bool(config.netdown_flag)):
             self.links = ProcessLinks(config.public_url, self.scenario.links, seed=self.scenario.seed,
                                       netdown_flag=config.netdown_flag)
+        self.saturation = SaturationMonitor(SaturationTracker(
+            f"worker-{config.worker_index}", cpu_threshold=config.saturation_cpu,
+            lag_threshold_s=config.saturation_lag_s,
+            on_onset=lambda name, tick: print(onset_warning(name, tick, self.started_at), flush=True)))
+        self.registry.register(SaturationCollector(lambda: [self.saturation]))
         self.sampler = Sampler(lambda: fleet_sample(self.runners, self.measurements, self.registry,
                                                     self.admin if config.worker_index == 0 else None,
                                                     config.database))
@@ -127,6 +136,7 @@ class LoadProcess:
         with self._lock:
             if self.started_at is None:
                 self.started_at = time.time()
+                self.saturation.start()  # the load phase: from the first device to the final sync
             ordinal = self._next
             if ordinal >= len(self.assignment):
                 return None
@@ -186,6 +196,7 @@ class LoadProcess:
         problems: list[str] = []
         failures: list[str] = []
         samples = self.sampler.stop()
+        saturation = self.saturation.stop()  # the load phase only: the final sync is the check, not the load
         links = None
         if self.links is not None:
             ProcessLinks.go_direct(self.runners)  # the final check does not wait on shaped links
@@ -212,7 +223,7 @@ class LoadProcess:
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged],
-                  "observations": observed}
+                  "observations": observed, "rig": saturation}
         if self.observations is not None:
             # Into the run directory here, or to the master with the results (rig.load.coordinate).
             result[OBSERVATIONS_KEY] = self.observations.take()

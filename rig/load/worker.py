@@ -7,7 +7,7 @@ import socket
 import tempfile
 import threading
 import traceback
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ from locust import events
 from locust.env import Environment
 
 from rig.gateway.local import free_port
-from rig.load.coordinate import BARRIER, CONFIG, FAILED, FINISH, GO, HELLO, NETDOWN, READY, RESULT
+from rig.load.coordinate import BARRIER, CONFIG, FAILED, FINISH, GO, HELLO, NETDOWN, READY, RESULT, SATURATED
 from rig.load.process import LoadProcess, RunConfig
 from rig.load.users import DeviceUser, fire_locust_events, set_process
+from rig.metrics.saturation import Tick, onset_warning
 
 BARRIER_TIMEOUT_S = 300.0
 
@@ -59,6 +60,7 @@ class Worker:
                 path.write_text(text)
                 config = replace(config, scenario_path=str(path))
             process = LoadProcess(config, barrier=self.barrier)
+            process.saturation.tracker.on_onset = self._saturated
             process.measurements.listeners.append(fire_locust_events(environment))
             process.start()
             self.process, self.index = process, config.worker_index
@@ -80,6 +82,12 @@ class Worker:
             self.log(f"rig worker {self.index}: {result['devices']} devices, results sent to the master")
         except Exception:
             self._fail("finishing the run failed")
+
+    def _saturated(self, process: str, tick: Tick) -> None:
+        """Saturation started here: in this worker's log, and to the master, which prints it."""
+        since = self.process.started_at if self.process is not None else None
+        self.log(onset_warning(process, tick, since))
+        self.runner.send_message(SATURATED, {"process": process, "tick": asdict(tick), "since": since})
 
     def _step(self, step: str) -> threading.Event:
         with self._lock:

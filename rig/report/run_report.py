@@ -8,6 +8,7 @@ from typing import Any
 
 from rig.report import html, plots, verdict
 from rig.report.data import RunData, load_run
+from rig.report.saturation import banner_html
 
 REPORT_NAME = "report.html"
 
@@ -157,6 +158,7 @@ def render(run: RunData) -> str:
     push = s.get("push", {})
     gateway = s.get("gateway_counters", {})
     body = [
+        banner_html(s),  # empty unless the rig was saturated
         # The first screen: the verdict, then the figures it rests on, grouped, with units.
         html.section("verdict", "Verdict", verdict.verdict_block(s)),
         html.section("figures", "Key figures", verdict.figures_table(run.figures)),
