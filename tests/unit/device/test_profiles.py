@@ -15,15 +15,16 @@ def test_every_shipped_profile_and_fleet_loads() -> None:
     profiles = {p.stem: load_profile(p) for p in profiles_dir().glob("*.toml")}
     assert {"ios-active", "android-active", "windows-ac"} <= set(profiles)
     assert {p.platform for p in profiles.values()} == {"ios", "android", "windows"}
-    fleet = load_fleet(profiles_dir().parent / "fleets" / "demo.toml")
-    assert fleet.users * fleet.devices_per_user == 300
-    assigned = fleet.assign(random.Random(1))
-    assert len(assigned) == 300
-    assert len({(p.name, p.cbl) for _, p in assigned}) == len(fleet.mix)
+    for name in ("demo", "mixed"):
+        fleet = load_fleet(profiles_dir().parent / "fleets" / f"{name}.toml")
+        assert fleet.users * fleet.devices_per_user == 300
+        assigned = fleet.assign(random.Random(1))
+        assert len(assigned) == 300
+        assert len({(p.name, p.cbl) for _, p in assigned}) == len(fleet.mix)
 
 
-def test_the_demo_fleet_mixes_app_releases_mostly_the_current_one() -> None:
-    fleet = load_fleet(profiles_dir().parent / "fleets" / "demo.toml")
+def test_the_mixed_fleet_mixes_app_releases_mostly_the_current_one() -> None:
+    fleet = load_fleet(profiles_dir().parent / "fleets" / "mixed.toml")
     releases = [p.cbl for _, p in fleet.assign(random.Random(1))]
     share = {name: releases.count(name) / len(releases) for name in set(releases)}
     assert set(share) == {"3.3", "3.4", "4.1"}
