@@ -131,6 +131,8 @@ class LocalStore:
                 self.blobs[digest] = att.data
                 stubs[name] = {"stub": True, "digest": digest, "length": len(att.data),
                                "revpos": gen, "content_type": att.content_type}
+                if self.uses_version_vectors:
+                    del stubs[name]["revpos"]  # no generations: LiteCore 4.x sends none
             body["_attachments"] = stubs
         elif current is not None and not current.deleted and "_attachments" in current.properties():
             body["_attachments"] = current.properties()["_attachments"]

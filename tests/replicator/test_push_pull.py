@@ -41,8 +41,18 @@ def server_version(admin: AdminClient, db: str, doc_id: str, device: VirtualDevi
     return str(admin.get_document(db, doc_id)["_rev"])
 
 
+def _body(raw: bytes) -> dict[str, object]:
+    """A document's properties; attachment stubs without `revpos` (a generation 4.x devices do not send)."""
+    props: dict[str, object] = json.loads(raw)
+    stubs = props.get("_attachments")
+    if isinstance(stubs, dict):
+        for stub in stubs.values():
+            stub.pop("revpos", None)
+    return props
+
+
 def _snapshot(device: VirtualDevice) -> dict[str, tuple[str, bool, dict[str, object]]]:
-    return {d.doc_id: (d.rev, d.deleted, json.loads(d.body)) for d in device.store.docs.values()}
+    return {d.doc_id: (d.rev, d.deleted, _body(d.body)) for d in device.store.docs.values()}
 
 
 def _blobs(device: VirtualDevice) -> dict[str, bytes]:

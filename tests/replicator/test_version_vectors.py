@@ -41,8 +41,14 @@ def _stored_cv(admin: AdminClient, db: str, doc_id: str) -> Version:
 
 
 def _content(device: VirtualDevice) -> dict[str, tuple[bool, dict[str, Any]]]:
-    """What the app sees: each document's deletion flag and body, whatever form its revisions take."""
-    return {d.doc_id: (d.deleted, json.loads(d.body) if not d.deleted else {}) for d in device.store.docs.values()}
+    """What the app sees: each document's deletion flag and body, whatever form its revisions take
+    (attachment stubs without `revpos`, a rev-tree generation 4.x devices neither send nor need)."""
+    def body(raw: bytes) -> dict[str, Any]:
+        props: dict[str, Any] = json.loads(raw)
+        for stub in (props.get("_attachments") or {}).values():
+            stub.pop("revpos", None)
+        return props
+    return {d.doc_id: (d.deleted, body(d.body) if not d.deleted else {}) for d in device.store.docs.values()}
 
 
 def _blobs(device: VirtualDevice) -> dict[str, bytes]:
