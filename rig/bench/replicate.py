@@ -8,6 +8,10 @@ A device pulls everything and another pushes a few documents before anything is 
 first pull of a channel makes rosmar build its query index (seconds of gateway CPU that would
 otherwise count against the first scenario only). Each row states whether the rig saturated
 while measuring (invalid if so), rows per `changes` message and conflicts (`rig.bench.observe`).
+
+Every scenario runs once per Couchbase Lite release asked for (3.3: rev trees over
+CBMobile_3; 4.1: version vectors over CBMobile_4), so the gateway's cost per document shows
+on each of its paths side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rig.bench.observe import DeviceCounts, SaturationWatch, gateway_counts, rep
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
 from rig.gateway.build import binary_version
+from rig.replicator.clients import client_release
 from rig.replicator.link import ReplicationStats
 
 _BODY = "lorem ipsum dolor sit amet " * 36  # ~1 KB documents with the fields below
@@ -35,7 +40,7 @@ def _doc(i: int, owner: str) -> dict[str, Any]:
 
 
 def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], list[ReplicationStats]],
-             admin: AdminClient, db: str) -> dict[str, Any]:
+             admin: AdminClient, db: str, cbl: str) -> dict[str, Any]:
     counters = gateway_counts(admin, db)
     watch = SaturationWatch().start()
     before = sample(gateway_pid)
@@ -43,7 +48,7 @@ def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], list[Rep
     after = sample(gateway_pid)
     verdict = watch.verdict()
     devices = DeviceCounts.of(stats)
-    row = _result(name, docs, devices.docs, before, after)
+    row = {"cbl": cbl, **_result(name, docs, devices.docs, before, after)}
     row.update(verdict)
     row["replication"] = replication_shape(counters, gateway_counts(admin, db), devices)
     return row
@@ -84,8 +89,46 @@ def _parallel(devices: list[VirtualDevice],
     return totals
 
 
+def _scenarios(cbl: str, url: str, users: list[str], pid: int, docs: int, parallel: int,
+               results: list[dict[str, Any]], progress: Callable[[str], None], admin: AdminClient) -> None:
+    """The four scenarios with devices of one release (pushed documents are new for each release)."""
+    tag = cbl.replace(".", "")
+
+    def device(user: str, channel: str = "shared") -> VirtualDevice:
+        return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=(channel,), cbl=cbl)
+
+    def pull(d: VirtualDevice) -> ReplicationStats:
+        return d.sync(push=False, timeout=600)
+
+    def push(d: VirtualDevice) -> ReplicationStats:
+        return d.sync(pull=False, timeout=600)
+
+    def measure(name: str, count: int, work: Callable[[], list[ReplicationStats]]) -> None:
+        results.append(_measure(name, pid, count, work, admin, "bench", cbl))
+        progress(json.dumps(results[-1]))
+
+    one = device(users[0])
+    measure("pull, 1 device", docs, lambda: [pull(one)])
+    writer = device(users[0], users[0])
+    for i in range(docs):
+        writer.store.put(f"c{tag}-w0-{i}", _doc(i, users[0]))
+    measure("push, 1 device", docs, lambda: [push(writer)])
+
+    many = [device(u) for u in users]
+    measure(f"pull, {parallel} devices in parallel", docs * parallel, lambda: _parallel(many, pull))
+    per_device = docs // parallel
+    writers = []
+    for n, user in enumerate(users):
+        w = device(user, user)
+        for i in range(per_device):
+            w.store.put(f"c{tag}-w{n}-p-{i}", _doc(i, user))
+        writers.append(w)
+    measure(f"push, {parallel} devices in parallel", per_device * parallel, lambda: _parallel(writers, push))
+
+
 def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
-        progress: Callable[[str], None] = print) -> dict[str, Any]:
+        releases: tuple[str, ...] = ("3.3", "4.1"), progress: Callable[[str], None] = print) -> dict[str, Any]:
+    releases = tuple(client_release(name, where="releases").name for name in releases)
     results: list[dict[str, Any]] = []
     with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("bench")],
                       log_level="warn") as gateway:
@@ -101,44 +144,18 @@ def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
             admin.bulk_docs("bench", seed[start:start + 500])
         progress(f"seeded {docs} documents; Sync Gateway pid {pid}")
 
-        def device(user: str) -> VirtualDevice:
-            return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=("shared",))
-
-        def pull(d: VirtualDevice) -> ReplicationStats:
-            return d.sync(push=False, timeout=600)
-
-        def push(d: VirtualDevice) -> ReplicationStats:
-            return d.sync(pull=False, timeout=600)
-
-        def measure(name: str, count: int, work: Callable[[], list[ReplicationStats]]) -> None:
-            results.append(_measure(name, pid, count, work, admin, "bench"))
-            progress(json.dumps(results[-1]))
-
         progress("warm-up (not measured): one device pulls everything, another pushes 100 documents")
-        pull(device(users[-1]))
+        warm_reader = VirtualDevice(url, Credentials(users[-1], f"{users[-1]}-pw"), channels=("shared",))
+        warm_reader.sync(push=False, timeout=600)
         warm = VirtualDevice(url, Credentials(users[-1], f"{users[-1]}-pw"), channels=(users[-1],))
         for i in range(100):
             warm.store.put(f"warm-{i}", _doc(i, users[-1]))
-        push(warm)
-        one = device(users[0])
-        measure("pull, 1 device", docs, lambda: [pull(one)])
-        writer = VirtualDevice(url, Credentials(users[0], f"{users[0]}-pw"), channels=(users[0],))
-        for i in range(docs):
-            writer.store.put(f"w0-{i}", _doc(i, users[0]))
-        measure("push, 1 device", docs, lambda: [push(writer)])
-
-        many = [device(u) for u in users]
-        measure(f"pull, {parallel} devices in parallel", docs * parallel, lambda: _parallel(many, pull))
-        per_device = docs // parallel
-        writers = []
-        for n, user in enumerate(users):
-            w = VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=(user,))
-            for i in range(per_device):
-                w.store.put(f"w{n}-p-{i}", _doc(i, user))
-            writers.append(w)
-        measure(f"push, {parallel} devices in parallel", per_device * parallel, lambda: _parallel(writers, push))
+        warm.sync(pull=False, timeout=600)
+        for cbl in releases:
+            _scenarios(cbl, url, users, pid, docs, parallel, results, progress, admin)
         version = binary_version(binary)
-    return {"benchmark": "replicate", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    return {"benchmark": "replicate", "releases": list(releases),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "gateway": version, "storage": "rosmar in memory", "machine": _machine(),
             "warm_up": "one device pulled every document and another pushed 100 before measuring",
             "valid": all(r["valid"] for r in results), "results": results}
