@@ -37,7 +37,7 @@ def register(commands: Any) -> None:
                        help=f"relative growth of gateway CPU per document that is a regression "
                             f"(default {DEFAULT_TOLERANCE})")
     check.add_argument("--bench-docs", type=int, default=2000, help="benchmark: seeded documents (default 2000)")
-    check.add_argument("--bench-repeats", type=int, default=3, help="benchmark: measurements per figure (median)")
+    check.add_argument("--bench-repeats", type=int, default=5, help="benchmark: measurements per figure (default 5)")
     check.add_argument("--bench-parallel", type=int, default=4, help="benchmark: devices pulling in parallel")
     check.add_argument("--bench-parts", default=",".join(DEFAULT_BENCH_PARTS),
                        help=f"benchmark parts, comma-separated, of {', '.join(BENCH_PARTS)}")

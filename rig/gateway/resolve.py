@@ -157,9 +157,27 @@ def started_gateway(name: GatewayName, run_dir: Path, *, databases: list[Databas
     try:
         controller.start()
         pid = _pid(controller)
-        yield ResolvedGateway(name, controller, settings, gateway_version(controller.admin_url), pid)
+        yield ResolvedGateway(name, controller, settings, _version(controller), pid)
     finally:
         controller.stop()
+
+
+def _version(controller: Any) -> str:
+    """The admin API's version, with the build's module version (a source build's banner has no number)."""
+    said = gateway_version(controller.admin_url)
+    binary = getattr(controller, "binary", None)
+    if isinstance(binary, Path):
+        from rig._errors import GatewayBuildError
+        from rig.gateway.build import binary_version
+
+        with contextlib.suppress(GatewayBuildError):
+            return binary_version(binary)
+    image = getattr(controller, "image", None)
+    container = getattr(controller, "_container", None)
+    if image and container is not None:
+        with contextlib.suppress(Exception):
+            return f"{said}; image {image} ({str(container.image.id).removeprefix('sha256:')[:12]})"
+    return said
 
 
 def _binary(name: GatewayName, progress: Callable[[str], None]) -> Path:

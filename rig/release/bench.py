@@ -1,7 +1,7 @@
 """The release check's fixed benchmark set, against any started gateway (rig.gateway.resolve).
 
 Every figure is the gateway's own CPU per document (its process's CPU from /proc, or its
-`process_cpu_seconds_total` metric for a gateway given by URL), the median of `repeats`
+`process_cpu_seconds_total` metric for a gateway given by URL), the least of `repeats`
 measurements, so a build that costs more per document shows even on a shared machine where
 wall-clock throughput is noise. The set:
 
@@ -36,7 +36,7 @@ _BODY = "lorem ipsum dolor sit amet " * 36  # ~1 KB documents
 class BenchSizes:
     docs: int = 2000
     """Seeded documents (below the default revision cache's 5,000, so the default caches them all)."""
-    repeats: int = 3
+    repeats: int = 5
     parallel: int = 4
     fleet_devices: int = 20
     fleet_seconds: float = 10.0
@@ -67,12 +67,16 @@ class _Meter:
                 "gateway_cpu_s_per_1000_docs": None if gw_cpu is None else round(gw_cpu * per_k, 4)}
 
 
-def _median(name: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """One row: the median of each figure, the samples kept for the report."""
-    row: dict[str, Any] = {"scenario": name, "repeats": len(samples)}
-    for key in ("documents_moved", "docs_per_s", "rig_cpu_s_per_1000_docs", "gateway_cpu_s_per_1000_docs"):
+def _summary(name: str, samples: list[dict[str, Any]], *, judged: bool = True) -> dict[str, Any]:
+    """One row: CPU per document as the least of the samples (other work on a shared machine only ever adds
+    CPU time: cache misses, the Go scheduler spinning while it waits), throughput as the median."""
+    row: dict[str, Any] = {"scenario": name, "repeats": len(samples), "judged": judged and len(samples) >= 2}
+    for key in ("documents_moved", "docs_per_s"):
         values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
         row[key] = round(statistics.median(values), 4) if values else None
+    for key in ("rig_cpu_s_per_1000_docs", "gateway_cpu_s_per_1000_docs"):
+        values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
+        row[key] = round(min(values), 4) if values else None
     row["gateway_cpu_samples"] = [s["gateway_cpu_s_per_1000_docs"] for s in samples]
     return row
 
@@ -132,8 +136,9 @@ def _run(gateway: ResolvedGateway, admin: AdminClient, db: str, sizes: BenchSize
         return d.sync(push=False, timeout=600).docs_pulled
 
     if "pull" in parts:
+        pull(device(users[0]))  # unmeasured: the first pull reads every document from storage on any gateway
         samples = [meter.measure("pull", lambda: pull(device(users[0]))) for _ in range(sizes.repeats)]
-        rows.append(_median("pull, 1 device (one-shot, same documents each time)", samples))
+        rows.append(_summary("pull, 1 device (one-shot, same documents each time)", samples))
         progress(_row_text(rows[-1]))
     if "push" in parts:
         samples = []
@@ -142,12 +147,12 @@ def _run(gateway: ResolvedGateway, admin: AdminClient, db: str, sizes: BenchSize
             for i in range(sizes.docs):
                 writer.store.put(f"push-{r}-{i}", {"owner": users[0], "channels": [users[0]], "n": i, "text": _BODY})
             samples.append(meter.measure("push", _pusher(writer)))
-        rows.append(_median("push, 1 device (one-shot, new documents)", samples))
+        rows.append(_summary("push, 1 device (one-shot, new documents)", samples))
         progress(_row_text(rows[-1]))
     if "parallel" in parts:
         samples = [meter.measure("parallel", lambda: _parallel([device(u) for u in users], pull))
                    for _ in range(sizes.repeats)]
-        rows.append(_median(f"pull, {len(users)} devices in parallel", samples))
+        rows.append(_summary(f"pull, {len(users)} devices in parallel", samples))
         progress(_row_text(rows[-1]))
     result: dict[str, Any] = {"database": db, "sizes": sizes.as_dict(), "results": rows}
     if "fleet" in parts:
@@ -200,7 +205,8 @@ def _sustained(gateway: ResolvedGateway, admin: AdminClient, db: str, url: str, 
     sample = _Meter(gateway).measure("fleet", work)
     for thread in replicating:
         thread.join(30)
-    return _median(f"sustained fleet, {len(devices)} devices, {sizes.fleet_seconds:g} s", [sample])
+    # One measurement of a fleet whose work depends on timing: shown, not judged.
+    return _summary(f"sustained fleet, {len(devices)} devices, {sizes.fleet_seconds:g} s", [sample], judged=False)
 
 
 def _continuous(device: VirtualDevice, stop: threading.Event, timeout: float) -> None:

@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-DEFAULT_TOLERANCE = 0.25
-"""A gateway may cost up to 25 % more CPU per document than the baseline before it is a regression:
-repeated measurements of one build on this shared 2-core machine stayed within ±12 %
-(docs/release-check.md)."""
+DEFAULT_TOLERANCE = 0.30
+"""A gateway may cost up to 30 % more CPU per document than the baseline before it is a regression:
+the same build measured twice on this shared 2-core machine differed by up to ~20 % (docs/release-check.md)."""
 CPU_KEY = "gateway_cpu_s_per_1000_docs"
 SCENARIO_COUNTS = ("oracle_findings", "lost_writes", "verify_problems", "final_sync_failures", "protocol_errors")
 """Counts from a phone-fleet run that must not grow; each growth is a finding."""
@@ -150,7 +149,7 @@ def _benchmarks(gateways: Sequence[Mapping[str, Any]], out: Comparison) -> None:
     by_label = [{str(r["scenario"]): r for r in run.get("results", [])} if run else {} for run in runs]
     for name in [str(r["scenario"]) for r in runs[0].get("results", [])]:
         base = by_label[0][name]
-        row: dict[str, Any] = {"scenario": name, "cells": {}, "regressed": []}
+        row: dict[str, Any] = {"scenario": name, "cells": {}, "regressed": [], "judged": base.get("judged", True)}
         for label, results in zip(out.labels, by_label, strict=True):
             cell = results.get(name)
             row["cells"][label] = cell
@@ -159,7 +158,8 @@ def _benchmarks(gateways: Sequence[Mapping[str, Any]], out: Comparison) -> None:
             ratio = _ratio(cell.get(CPU_KEY), base.get(CPU_KEY))
             cell_ratio = None if ratio is None else round(ratio, 3)
             row.setdefault("cpu_ratio", {})[label] = cell_ratio
-            if ratio is not None and ratio > 1 + out.tolerance:
+            judged = base.get("judged", True) and cell.get("judged", True)
+            if judged and ratio is not None and ratio > 1 + out.tolerance:
                 row["regressed"].append(label)
                 out.findings.append(Finding(
                     "regression", label, name,

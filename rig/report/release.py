@@ -82,7 +82,7 @@ def _benchmarks(comparison: dict[str, Any], labels: list[str], document: dict[st
     headers += [f"x {label}" for label in labels[1:]]
     rows, classes = [], []
     for row in rows_all:
-        values: list[object] = [row["scenario"]]
+        values: list[object] = [row["scenario"] + ("" if row.get("judged", True) else " (shown, not judged)")]
         for label in labels:
             cell = row["cells"].get(label) or {}
             values += [cell.get("gateway_cpu_s_per_1000_docs"), cell.get("docs_per_s")]
@@ -92,7 +92,8 @@ def _benchmarks(comparison: dict[str, Any], labels: list[str], document: dict[st
     storms = [(g["label"], json.dumps((g["stages"].get("bench") or {}).get("wake_storm")))
               for g in document["gateways"] if (g["stages"].get("bench") or {}).get("wake_storm")]
     note = html.paragraph("Gateway CPU per document is the gateway process's own CPU time over the benchmark "
-                          "(median of the repeats), so it holds on a shared machine where docs/s does not. "
+                          "(the least of the repeats: other work on the machine only adds to it), so it holds on "
+                          "a shared machine where docs/s (the median) does not. "
                           f"A ratio above x{1 + comparison['tolerance']:.2f} to the baseline is a regression.")
     parts = [note, html.table(headers, rows, classes)]
     if storms:

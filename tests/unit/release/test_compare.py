@@ -107,3 +107,13 @@ def test_stored_stages_are_keyed_by_name_settings_and_options(tmp_path: Path) ->
     assert store.completed(key) is None
     store.save(key, {"ok": True, "results": []})
     assert store.completed(key) == {"ok": True, "results": []}
+
+
+def test_a_benchmark_shown_but_not_judged_never_fails_the_check() -> None:
+    a, b = _gateway("a"), _gateway("b", cpu=3.0)
+    for gateway in (a, b):
+        gateway["stages"]["bench"]["results"][0]["judged"] = False
+    assert compare([a, b]).passed
+    b["stages"]["bench"]["results"][0]["judged"] = True
+    a["stages"]["bench"]["results"][0]["judged"] = True
+    assert not compare([a, b]).passed
