@@ -15,6 +15,8 @@ from rig.gateway import AdminClient, DatabaseSpec, GatewayController, LocalGatew
 # Test folders whose `gateway` runs on every backend: each test there runs once per
 # backend ([local], [docker]); everywhere else `gateway` is the local one.
 BACKEND_SUITES = ("replicator",)
+ENV_GATEWAY_URLS = "RIG_SG_URLS"
+"""Set (PUBLIC,ADMIN,METRICS) by rig.conformance.runner for a gateway it did not start: `gateway` is that one."""
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -114,6 +116,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def gateway(backend: str, request: pytest.FixtureRequest) -> GatewayController:
     """The real Sync Gateway of this test: `local_gateway` or `docker_gateway` (see `backend`)."""
+    urls = os.environ.get(ENV_GATEWAY_URLS)
+    if urls and backend == "local":
+        # A gateway the caller started (rig conform/release-check --gateway): public,admin,metrics URLs.
+        from rig.gateway import UrlGateway
+
+        public, admin, metrics = urls.split(",")
+        return UrlGateway(public, admin, metrics)
     name = "docker_gateway" if backend == "docker" else "local_gateway"
     gw: GatewayController = request.getfixturevalue(name)
     return gw

@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="rig", description="Load and conformance test rig for Couchbase Mobile sync."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from rig.cli import bench, check, conform, device, gateway, image, report, run, walkthrough
+    from rig.cli import bench, check, conform, device, gateway, image, release_check, report, run, walkthrough
 
     gateway.register(commands)
     image.register(commands)
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     conform.register(commands)
     report.register(commands)
     check.register(commands)
+    release_check.register(commands)
     return parser
 
 

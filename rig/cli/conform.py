@@ -28,6 +28,9 @@ def register(commands: Any) -> None:
                          help="build this Sync Gateway release and run against it (repeatable)")
     conform.add_argument("--gateway-binary", action="append", default=[], metavar="[LABEL=]PATH",
                          help="run against this Sync Gateway binary (repeatable)")
+    conform.add_argument("--gateway", action="append", default=[], metavar="NAME",
+                         help="a gateway by name (repeatable): LABEL=version:V, binary:PATH, image:IMAGE, "
+                              "url:PUBLIC,ADMIN[,METRICS], each optionally +config:FILE.json (see rig release-check)")
     conform.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (default 2)")
     conform.add_argument("-k", dest="select", help="only the cases matching this pytest -k expression")
     conform.add_argument("--out", type=Path, help="results folder (default runs/conform-<time>/)")
@@ -47,7 +50,7 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
         if not binary.is_file():
             raise ConfigError(f"--gateway-binary: {binary}: no such file")
         targets.append((label or binary.name, binary))
-    if not targets:
+    if not targets and not args.gateway:
         targets.append((DEFAULT_VERSION, find_binary(DEFAULT_VERSION) or build(DEFAULT_VERSION)))
     labels: dict[str, int] = {}
     unique: list[tuple[str, Path]] = []
@@ -82,6 +85,8 @@ def _conform(args: argparse.Namespace) -> int:
         if not args.json:
             print(run_text(run))
             print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
+    runs += _named_runs(args, out, spec_path, against, pytest_args)  # --gateway NAME (rig.gateway.resolve)
+
     if args.json:
         print(json.dumps([run_json(r) for r in runs], indent=2))
     elif len(runs) > 1:
@@ -116,3 +121,27 @@ def run_json(run: RunResult) -> dict[str, Any]:
             "cases": {n: {"outcome": c.outcome, "seconds": c.seconds, "message": c.message[:500],
                           "findings": [f.to_json() for f in c.findings]}
                       for n, c in sorted(run.cases.items())}}
+
+
+def _named_runs(args: argparse.Namespace, out: Path, spec_path: Path, against: str,
+                pytest_args: tuple[str, ...]) -> list[Any]:
+    """The suite against each --gateway NAME, started (or reached) by rig.gateway.resolve."""
+    from rig.conformance.runner import Target, run_suite
+    from rig.gateway.named import parse_gateway, unique_labels
+    from rig.gateway.resolve import started_gateway
+
+    runs = []
+    for name in unique_labels([parse_gateway(text) for text in args.gateway]):
+        folder = out / name.label
+        with started_gateway(name, folder / "gateway", progress=lambda line: print(line, flush=True)) as gateway:
+            c = gateway.controller
+            run = run_suite(Target(name.label, None, urls=(c.public_url, c.admin_url, c.metrics_url)), folder,
+                            spec=spec_path, sync_function=args.sync_function, against=against,
+                            workers=args.workers, pytest_args=pytest_args, env=gateway.subprocess_env())
+        runs.append(run)
+        if not args.json:
+            from rig.oracle.report import run_text
+
+            print(run_text(run))
+            print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
+    return runs

@@ -27,6 +27,9 @@ def register(commands: Any) -> None:
                           "via DOCKER_HOST (its webhooks reach the rig on this machine's bridge address)")
     run.add_argument("--image", help="docker backend: image to run (default localhost/sync-gateway:<version>-ce, "
                                      "built from the Go-built binary when missing)")
+    run.add_argument("--gateway", metavar="NAME",
+                     help="the gateway by name: version:V, binary:PATH, image:IMAGE, url:PUBLIC,ADMIN[,METRICS], "
+                          "optionally +config:FILE.json (see rig release-check); replaces --backend/--binary/--image")
     run.add_argument("--gateway-url", help="use a running Sync Gateway: its public URL (needs --admin-url)")
     run.add_argument("--admin-url", help="admin URL of the running Sync Gateway")
     run.add_argument("--metrics-url", help="metrics URL of the running Sync Gateway (default: admin URL)")
@@ -140,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
+    if args.gateway:
+        return _run_named(args, scenario, run_dir, faults, options)
     if args.gateway_url:
         if not args.admin_url:
             raise ConfigError("--gateway-url needs --admin-url (the rig creates users through the admin API)")
@@ -206,3 +211,21 @@ def _run_on_docker(args: argparse.Namespace, scenario: Any, run_dir: Path, data_
                             data_dir=data_dir)
     with gateway:
         return run(scenario, gateway, run_dir, faults=faults, listen_host=gateway.host_address, **options)
+
+
+def _run_named(args: argparse.Namespace, scenario: Any, run_dir: Path, faults: list[Any],
+               options: dict[str, Any]) -> int:
+    """`--gateway NAME`: started (or reached) by rig.gateway.resolve; its database settings go into the run's."""
+    import os
+
+    from rig.gateway import DatabaseSpec
+    from rig.gateway.named import ENV_DATABASE_SETTINGS, parse_gateway
+    from rig.gateway.resolve import started_gateway
+    from rig.load.orchestrate import run
+
+    name = parse_gateway(args.gateway)
+    with started_gateway(name, run_dir / "gateway", databases=[DatabaseSpec("boot")]) as gateway:
+        if gateway.settings.database:
+            os.environ[ENV_DATABASE_SETTINGS] = gateway.subprocess_env()[ENV_DATABASE_SETTINGS]
+        listen = getattr(gateway.controller, "host_address", "127.0.0.1") if name.kind == "image" else "127.0.0.1"
+        return run(scenario, gateway.controller, run_dir, faults=faults, listen_host=listen, **options)

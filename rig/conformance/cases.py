@@ -243,6 +243,16 @@ def case_user_disabled_and_deleted(h: Harness) -> None:
         raise CaseError("case expectation: bob deleted")
 
 
+def case_anonymous_client(h: Harness) -> None:
+    """A client without credentials gets nothing, not even an announcement: the spec names no guest."""
+    h.write("m-ann-red", membership("ann", "red"))
+    h.write("n-red", note("ann", "red"))
+    h.write("a-1", announcement("hi"))
+    h.anonymous_sync()
+    expect(h, "GUEST", lacks={"m-ann-red", "n-red", "a-1"})
+    expect(h, "ann", has={"n-red", "a-1"})
+
+
 def case_many_channels(h: Harness) -> None:
     """A user with 40 static tag channels and 15 granted teams sees exactly the matching documents."""
     h.put_user("mia", [f"tag.t{i}" for i in range(40)])

@@ -223,6 +223,26 @@ class Harness:
         self._record(SyncSnapshot(device.name, user, "caught_up", held, view, self._t()))
         return "caught_up"
 
+    def anonymous_sync(self, name: str = "anonymous") -> str:
+        """What a client without credentials reads (public REST `_changes` with the documents), recorded as a
+        sync of the user GUEST: the spec names no guest, so every document it gets is a leak."""
+        self.admin.wait_for_changes_feed(self.db)
+        client = PublicClient(self.public_url, self.db, timeout=self.timeout)
+        try:
+            rows = client.changes(include_docs="true", style="main_only")["results"]
+        except AdminApiError as exc:
+            if exc.status not in (401, 403):
+                raise
+            self._record(SyncSnapshot(name, "GUEST", "auth_rejected", t=self._t()))
+            return "auth_rejected"
+        finally:
+            client.close()
+        held = {str(row["id"]): Held(str(row["changes"][0]["rev"]), bool(row.get("deleted")), False)
+                for row in rows if not str(row["id"]).startswith("_")}
+        view = self._view("GUEST") if self.gateway_view else None
+        self._record(SyncSnapshot(name, "GUEST", "caught_up", held, view, self._t()))
+        return "caught_up"
+
     def _view(self, user: str) -> GatewayView:
         docs: dict[str, DocView] = {}
         for doc_id in sorted(self._docs):

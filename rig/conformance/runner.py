@@ -32,6 +32,7 @@ ENV_RESULTS = "RIG_CONFORM_RESULTS"
 ENV_AGAINST = "RIG_CONFORM_AGAINST"
 """"spec" (default): findings against the routing spec; "gateway": against the gateway's own view."""
 ENV_BINARY = "RIG_SG_BINARY"
+ENV_URLS = "RIG_SG_URLS"
 SUITE = "tests/conformance/test_cases.py"
 
 
@@ -40,7 +41,9 @@ class Target:
     """One gateway to run the suite against: a label for the report and a binary."""
 
     label: str
-    binary: Path
+    binary: Path | None
+    urls: tuple[str, str, str] | None = None
+    """A gateway already running (public, admin, metrics URLs; rig.gateway.resolve): no binary is started."""
 
 
 MODES = {
@@ -176,7 +179,7 @@ def run_suite(target: Target, out_dir: Path, *, spec: Path | None, sync_function
               against: str = "spec", workers: int = 2, pytest_args: tuple[str, ...] = (),
               env: Mapping[str, str] | None = None) -> RunResult:
     """Run the suite once against `target`; JUnit XML and findings go to `out_dir`."""
-    if not target.binary.is_file():
+    if target.urls is None and (target.binary is None or not target.binary.is_file()):
         raise ConfigError(f"--gateway-binary: {target.binary}: no such file")
     if against not in ("spec", "gateway"):
         raise ConfigError(f"{ENV_AGAINST}: expected spec or gateway, got {against!r}")
@@ -185,8 +188,12 @@ def run_suite(target: Target, out_dir: Path, *, spec: Path | None, sync_function
     results = out_dir / "findings"
     for stale in results.glob("*.json"):
         stale.unlink()
-    environment = {**os.environ, **(env or {}), ENV_BINARY: str(target.binary), ENV_RESULTS: str(results),
-                   ENV_AGAINST: against}
+    environment = {**os.environ, **(env or {}), ENV_RESULTS: str(results), ENV_AGAINST: against}
+    if target.urls is not None:
+        environment[ENV_URLS] = ",".join(target.urls)
+    else:
+        environment[ENV_BINARY] = str(target.binary)
+        environment.pop(ENV_URLS, None)
     for key, value in ((ENV_SPEC, spec), (ENV_SYNC, sync_function)):
         if value is not None:
             environment[key] = str(value.resolve())

@@ -9,6 +9,7 @@ from typing import Any
 
 from rig._errors import ConfigError
 from rig._paths import project_root
+from rig.gateway.named import database_settings_from_env, overlay
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,12 @@ def database_config(spec: DatabaseSpec, *, server: str, config_root: Path | None
                     sync_dir: Path | None = None) -> dict[str, Any]:
     """The database section for `spec`: template, storage, sync function, users.
 
+    Settings from a `--gateway NAME+config:FILE` (rig.gateway.named) are laid over the template.
     With `sync_dir`, the sync function is copied there and referenced by path
     (Sync Gateway loads it from the file); otherwise it is inlined.
     """
     root = config_root or project_root() / "gateway_config"
-    db = _load_json(root / "database.json")
+    db = overlay(_load_json(root / "database.json"), database_settings_from_env())
     sync_path = spec.sync_function or root / "sync" / "default.js"
     if not sync_path.is_file():
         raise ConfigError(f"sync function file not found: {sync_path}")

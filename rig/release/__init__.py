@@ -1,0 +1,1 @@
+"""`rig release-check`: compare Sync Gateway builds for conformance and cost (see docs/release-check.md)."""
