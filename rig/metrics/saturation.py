@@ -9,6 +9,10 @@ event-loop lag, and says when it was saturated.
   device's timers and reads are that late too. In a bench (real threads) it is the wait for the
   GIL and a core.
 
+Beside them, where Linux tells (`/proc/self/task/*/schedstat`), the share of the second the
+process's threads spent runnable but waiting for a core (`wait_ratio`): a late loop with a high
+wait ratio is a machine busy with other work, not a rig busy with its own.
+
 A second counts as saturated when its CPU ratio reaches `cpu_threshold` or its worst probe was
 `lag_threshold_s` late. `SaturationTracker` judges (pure: values in, ticks out);
 `SaturationMonitor` measures (clock, sleep and CPU time injectable); `merge_summaries` folds the
@@ -17,6 +21,7 @@ summaries of a run's processes into the `rig` section of summary.json.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +57,8 @@ class Tick:
     cpu_ratio: float
     loop_lag_s: float
     saturated: bool
+    wait_ratio: float | None = None
+    """Of the interval, how long the process's threads waited for a core (summed over threads)."""
 
 
 class SaturationTracker:
@@ -69,26 +76,29 @@ class SaturationTracker:
         self.windows: list[list[float]] = []
         """[start, end] epoch seconds of saturated stretches, adjacent ones joined."""
         self.saturated_seconds = 0.0
-        self._base: tuple[float, float] | None = None
+        self._base: tuple[float, float, float | None] | None = None
 
     @property
     def latest(self) -> Tick | None:
         return self.ticks[-1] if self.ticks else None
 
-    def observe(self, monotonic: float, cpu_s: float, loop_lag_s: float, wall: float) -> Tick | None:
-        """The process's CPU seconds and worst probe lateness at `monotonic`; the first call is the baseline."""
+    def observe(self, monotonic: float, cpu_s: float, loop_lag_s: float, wall: float,
+                waited_s: float | None = None) -> Tick | None:
+        """The process's CPU seconds, worst probe lateness and (if known) seconds its threads waited
+        for a core, at `monotonic`; the first call is the baseline."""
         if self._base is None:
-            self._base = (monotonic, cpu_s)
+            self._base = (monotonic, cpu_s, waited_s)
             return None
-        then, cpu_then = self._base
+        then, cpu_then, waited_then = self._base
         seconds = monotonic - then
         if seconds <= 0:
             return None
-        self._base = (monotonic, cpu_s)
+        self._base = (monotonic, cpu_s, waited_s)
         ratio = max(0.0, cpu_s - cpu_then) / seconds
+        wait = None if waited_s is None or waited_then is None else max(0.0, waited_s - waited_then) / seconds
         judged = seconds >= MIN_JUDGED_S
         saturated = judged and (ratio >= self.cpu_threshold or loop_lag_s >= self.lag_threshold_s)
-        tick = Tick(wall, seconds, ratio, max(0.0, loop_lag_s), saturated)
+        tick = Tick(wall, seconds, ratio, max(0.0, loop_lag_s), saturated, wait)
         was = self.ticks[-1].saturated if self.ticks else False
         if len(self.ticks) < MAX_TICKS:
             self.ticks.append(tick)
@@ -109,15 +119,21 @@ class SaturationTracker:
         judged = [t for t in self.ticks if t.seconds >= MIN_JUDGED_S]
         wall = sum(t.seconds for t in judged)
         lags = [t.loop_lag_s for t in judged]
+        waits = [t for t in judged if t.wait_ratio is not None]
+        waited = sum(t.seconds for t in waits)
         return {"process": self.process, "saturated": self.saturated_seconds > 0,
                 "saturated_seconds": round(self.saturated_seconds, 2),
                 "cpu_ratio_max": round(max((t.cpu_ratio for t in judged), default=0.0), 3),
                 "cpu_ratio_mean": round(sum(t.cpu_ratio * t.seconds for t in judged) / wall, 3) if wall else 0.0,
                 "loop_lag_p99_s": round(percentile(lags, 99) or 0.0, 4),
                 "loop_lag_max_s": round(max(lags, default=0.0), 4),
+                "wait_ratio_max": round(max((t.wait_ratio or 0.0 for t in waits), default=0.0), 3) if waits else None,
+                "wait_ratio_mean": round(sum((t.wait_ratio or 0.0) * t.seconds for t in waits) / waited, 3)
+                if waited else None,
                 "seconds_measured": round(wall, 1), "windows": [[round(a, 2), round(b, 2)] for a, b in self.windows],
                 "cpu_threshold": self.cpu_threshold, "lag_threshold_s": self.lag_threshold_s, "processes": 1,
-                "series": [[round(t.at, 2), round(t.cpu_ratio, 3), round(t.loop_lag_s, 4)]
+                "series": [[round(t.at, 2), round(t.cpu_ratio, 3), round(t.loop_lag_s, 4),
+                            None if t.wait_ratio is None else round(t.wait_ratio, 3)]
                            for t in self.ticks[:MAX_SERIES]]}
 
 
@@ -129,7 +145,8 @@ class SaturationMonitor:
 
     def __init__(self, tracker: SaturationTracker, *, tick_s: float = TICK_S,
                  clock: Callable[[], float] | None = None, wall: Callable[[], float] | None = None,
-                 cpu_time: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> None:
+                 cpu_time: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None,
+                 run_queue_wait: Callable[[], float | None] | None = None) -> None:
         self.tracker = tracker
         self.tick_s = tick_s
         # Looked up at call time, not bound here: under gevent `time.sleep` is patched after import.
@@ -137,6 +154,7 @@ class SaturationMonitor:
         self._wall = wall or (lambda: time.time())
         self._cpu = cpu_time or (lambda: time.process_time())
         self._sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self._waited = run_queue_wait or run_queue_wait_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._worst = 0.0
@@ -145,7 +163,7 @@ class SaturationMonitor:
     def begin(self) -> None:
         """The baseline (what `start` does first; tests call it and `step` directly)."""
         now = self._clock()
-        self.tracker.observe(now, self._cpu(), 0.0, self._wall())
+        self.tracker.observe(now, self._cpu(), 0.0, self._wall(), self._waited())
         self._worst = 0.0
         self._next_tick = now + self.tick_s
 
@@ -157,7 +175,7 @@ class SaturationMonitor:
         self._worst = max(self._worst, now - before - PROBE_S)
         if now < self._next_tick:
             return None
-        tick = self.tracker.observe(now, self._cpu(), self._worst, self._wall())
+        tick = self.tracker.observe(now, self._cpu(), self._worst, self._wall(), self._waited())
         self._worst = 0.0
         self._next_tick = max(self._next_tick + self.tick_s, now + self.tick_s / 2)
         return tick
@@ -178,9 +196,26 @@ class SaturationMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
             if not self._thread.is_alive():  # the last part-second too (judged when at least MIN_JUDGED_S)
-                self.tracker.observe(self._clock(), self._cpu(), self._worst, self._wall())
+                self.tracker.observe(self._clock(), self._cpu(), self._worst, self._wall(), self._waited())
             self._thread = None
         return self.tracker.summary()
+
+
+def run_queue_wait_seconds() -> float | None:
+    """Seconds this process's threads have spent runnable but waiting for a core (Linux schedstat),
+    or None where the kernel does not say."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as handle:
+                total += int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
 
 
 def monitor(process: str, *, cpu_threshold: float = CPU_THRESHOLD, lag_threshold_s: float = LAG_THRESHOLD_S,
@@ -213,26 +248,33 @@ def merge_summaries(summaries: Iterable[dict[str, Any] | None]) -> dict[str, Any
             "cpu_ratio_mean": round(sum(float(s["cpu_ratio_mean"]) * float(s.get("seconds_measured", 0.0))
                                         for s in parts) / measured, 3) if measured else 0.0,
             "loop_lag_p99_s": max((float(s["loop_lag_p99_s"]) for s in parts), default=0.0),
+            "wait_ratio_max": max((float(s["wait_ratio_max"]) for s in parts if s.get("wait_ratio_max") is not None),
+                                  default=None),
             "processes": sum(int(s.get("processes", 1)) for s in parts),
             "saturated_processes": [s["process"] for s in parts if s["saturated"]],
             "cpu_threshold": parts[0]["cpu_threshold"] if parts else CPU_THRESHOLD,
             "lag_threshold_s": parts[0]["lag_threshold_s"] if parts else LAG_THRESHOLD_S,
-            "by_process": {s["process"]: {k: s[k] for k in ("saturated_seconds", "cpu_ratio_max", "cpu_ratio_mean",
-                                                            "loop_lag_p99_s")} for s in parts}}
+            "by_process": {s["process"]: {k: s.get(k) for k in ("saturated_seconds", "cpu_ratio_max", "cpu_ratio_mean",
+                                                                "loop_lag_p99_s", "wait_ratio_max")} for s in parts}}
 
 
 def onset_warning(process: str, tick: Tick, since: float | None = None) -> str:
     """The line the CLI prints when a process starts to be saturated."""
     when = "" if since is None else f" {tick.at - since:.0f} s into the run"
+    starved = "" if (tick.wait_ratio or 0.0) < 0.25 else (
+        f" (its threads waited {tick.wait_ratio:.2f} s of that second for a core: this machine is busy with "
+        f"other work too)")
     return (f"WARNING: the rig is saturated: {process} used {tick.cpu_ratio:.2f} of a core with its event loop "
-            f"{tick.loop_lag_s:.2f} s late{when}; from here on the figures measure the rig, not the gateway "
+            f"{tick.loop_lag_s:.2f} s late{when}{starved}; from here on the figures measure the rig, not the gateway "
             f"(more processes: --workers auto or N)")
 
 
 def summary_line(rig: dict[str, Any]) -> str:
     """One line for the end of a run or a bench: was the rig saturated, for how long, how busy."""
     busy = (f"max {rig['cpu_ratio_max']:.2f} of a core (mean {rig['cpu_ratio_mean']:.2f}), "
-            f"loop lag p99 {rig['loop_lag_p99_s']:.3f} s over {rig['processes']} process(es)")
+            f"loop lag p99 {rig['loop_lag_p99_s']:.3f} s over {rig['processes']} process(es)"
+            + ("" if rig.get("wait_ratio_max") is None else
+               f", waiting for a core up to {rig['wait_ratio_max']:.2f} of a second"))
     if not rig.get("saturated"):
         return f"rig not saturated: {busy}"
     who = ", ".join(rig.get("saturated_processes") or [])

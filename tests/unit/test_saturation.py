@@ -25,6 +25,9 @@ class FakeProcess:
         """CPU seconds the process uses per wall second."""
         self.late = 0.0
         """How late each sleep wakes."""
+        self.waiting = 0.0
+        """Seconds per wall second the process's threads wait for a core."""
+        self.waited = 0.0
 
     def clock(self) -> float:
         return self.now
@@ -39,12 +42,17 @@ class FakeProcess:
         took = seconds + self.late
         self.now += took
         self.cpu += took * self.busy
+        self.waited += took * self.waiting
+
+    def run_queue_wait(self) -> float:
+        return self.waited
 
 
 def _monitor(fake: FakeProcess, onsets: list[tuple[str, Tick]] | None = None, **limits: float) -> SaturationMonitor:
     tracker = SaturationTracker("worker-0", on_onset=(lambda p, t: onsets.append((p, t))) if onsets is not None
                                 else None, **limits)
-    monitor = SaturationMonitor(tracker, clock=fake.clock, wall=fake.wall, cpu_time=fake.cpu_time, sleep=fake.sleep)
+    monitor = SaturationMonitor(tracker, clock=fake.clock, wall=fake.wall, cpu_time=fake.cpu_time, sleep=fake.sleep,
+                                run_queue_wait=fake.run_queue_wait)
     monitor.begin()
     return monitor
 
@@ -97,6 +105,19 @@ def test_a_late_loop_is_saturated_even_when_the_cpu_ratio_is_low() -> None:
     ticks = _run(monitor, 6)
     assert ticks and all(t.saturated for t in ticks)
     assert abs(ticks[0].loop_lag_s - 0.6) < 1e-9 and ticks[0].cpu_ratio < 0.5
+
+
+def test_the_wait_for_a_core_tells_a_busy_machine_from_a_busy_rig() -> None:
+    fake = FakeProcess()
+    onsets: list[tuple[str, Tick]] = []
+    monitor = _monitor(fake, onsets)
+    fake.busy, fake.late, fake.waiting = 0.2, 0.7, 0.6
+    ticks = _run(monitor, 12)
+    assert ticks and abs((ticks[0].wait_ratio or 0.0) - 0.6) < 1e-9
+    assert "waited 0.60 s of that second for a core" in onset_warning(*onsets[0])
+    summary = monitor.tracker.summary()
+    assert summary["wait_ratio_max"] == 0.6 and summary["wait_ratio_mean"] == 0.6
+    assert merge_summaries([summary])["wait_ratio_max"] == 0.6
 
 
 def test_the_thresholds_are_parameters() -> None:
