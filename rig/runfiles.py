@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rig.device.measure import Arrival, Measurements, WakeMeasurement
+from rig.device.measure import Arrival, Measurements, WakeMeasurement, release_order
 
 
 def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any]]:
     measurements = Measurements(time_scale)
     totals: dict[str, Any] = {"devices": 0, "device_errors": 0, "final_sync_failures": [], "verify_problems": [],
                               "push": {}, "workers": 0, "device_names": [], "protocol_errors": {},
-                              "device_errors_by_kind": {}, "device_error_samples": {}, "rig": []}
+                              "device_errors_by_kind": {}, "device_error_samples": {}, "rig": [],
+                              "by_release": {}}
     links = []
     for path in sorted(run_dir.glob("worker-*.json")):
         data = json.loads(path.read_text())
@@ -39,12 +40,30 @@ def merge(run_dir: Path, time_scale: float) -> tuple[Measurements, dict[str, Any
         totals["rig"].append(data.get("rig"))  # each process's saturation (rig.metrics.saturation)
         for key, value in data["push"].items():
             totals["push"][key] = totals["push"].get(key, 0) + value
+        for cbl, row in (data.get("by_release") or {}).items():
+            into = totals["by_release"].setdefault(cbl, {})
+            for key, value in row.items():
+                into[key] = into.get(key, 0) + value
         for wake in data["measurements"]["wakes"]:
             measurements.wakes.append(WakeMeasurement(**wake))
         for arrival in data["measurements"]["arrivals"]:
             measurements.arrivals.append(Arrival(**arrival))
     totals["links"] = merge_links(links)
     return measurements, totals
+
+
+def release_summary(measured: dict[str, Any], counted: dict[str, Any]) -> dict[str, Any]:
+    """One row per Couchbase Lite release: devices and load-phase documents (`counted`, from the
+    processes' rig_documents_total) with wakes and latencies (`measured`, Measurements.summary's
+    `by_release`)."""
+    rows: dict[str, Any] = {}
+    for cbl in release_order([*counted, *measured]):
+        devices = counted.get(cbl, {})
+        rows[cbl] = {"devices": int(devices.get("devices", 0)), "docs_pulled": int(devices.get("docs_pulled", 0)),
+                     "docs_pushed": int(devices.get("docs_pushed", 0)), **measured.get(cbl, {
+                         "wakes": 0, "overruns": 0, "wake_to_caught_up_s_real": {}, "arrivals": 0,
+                         "write_to_arrival_s_real": {}})}
+    return rows
 
 
 def merge_links(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:

@@ -31,6 +31,9 @@ def register(commands: Any) -> None:
     conform.add_argument("--gateway", action="append", default=[], metavar="NAME",
                          help="a gateway by name (repeatable): LABEL=version:V, binary:PATH, image:IMAGE, "
                               "url:PUBLIC,ADMIN[,METRICS], each optionally +config:FILE.json (see rig release-check)")
+    conform.add_argument("--cbl", metavar="RELEASES",
+                         help="Couchbase Lite releases the devices behave as, comma-separated, one run each "
+                              "(default: every release the rig emulates, see docs/clients.md)")
     conform.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (default 2)")
     conform.add_argument("-k", dest="select", help="only the cases matching this pytest -k expression")
     conform.add_argument("--out", type=Path, help="results folder (default runs/conform-<time>/)")
@@ -60,6 +63,27 @@ def _targets(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return unique
 
 
+def releases(text: str | None) -> list[str]:
+    """`--cbl 3.3,4.1` as release names in the order given (default: all); unknown ones are a ConfigError."""
+    from rig.replicator.clients import RELEASES, client_release
+
+    if text is None:
+        return list(RELEASES)
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise ConfigError("--cbl: name at least one release")
+    return list(dict.fromkeys(client_release(name, where="--cbl").name for name in names))
+
+
+def run_label(gateway: str, cbl: str, several: bool) -> str:
+    """A run's column: the gateway's label, with the release when several releases run."""
+    return f"{gateway} cbl {cbl}" if several else gateway
+
+
+def folder_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.#" else "_" for c in label)
+
+
 def _conform(args: argparse.Namespace) -> int:
     from rig.conformance import default_spec_path
     from rig.conformance.runner import MODES, Target, run_suite
@@ -72,20 +96,23 @@ def _conform(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sync-function: {args.sync_function}: no such file")
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")
+    cbls = releases(args.cbl)
     against = "gateway" if args.sync_function is not None and args.routing is None else "spec"
     announce_mode(against, spec_path, args.sync_function, sys.stderr if args.json else sys.stdout)
     out: Path = args.out or runs_dir() / f"conform-{time.strftime('%Y%m%d-%H%M%S')}"
     pytest_args = ("-k", args.select) if args.select else ()
     runs = []
-    for label, binary in _targets(args):
-        folder = out / "".join(c if c.isalnum() or c in "-_.#" else "_" for c in label)
-        run = run_suite(Target(label, binary), folder, spec=spec_path, sync_function=args.sync_function,
-                        against=against, workers=args.workers, pytest_args=pytest_args)
-        runs.append(run)
-        if not args.json:
-            print(run_text(run))
-            print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
-    runs += _named_runs(args, out, spec_path, against, pytest_args)  # --gateway NAME (rig.gateway.resolve)
+    for gateway_label, binary in _targets(args):
+        for cbl in cbls:
+            label = run_label(gateway_label, cbl, len(cbls) > 1)
+            folder = out / folder_name(label)
+            run = run_suite(Target(label, binary), folder, spec=spec_path, sync_function=args.sync_function,
+                            against=against, workers=args.workers, pytest_args=pytest_args, cbl=cbl)
+            runs.append(run)
+            if not args.json:
+                print(run_text(run))
+                print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
+    runs += _named_runs(args, out, spec_path, against, pytest_args, cbls)  # --gateway NAME (rig.gateway.resolve)
 
     if args.json:
         print(json.dumps([run_json(r) for r in runs], indent=2))
@@ -114,7 +141,7 @@ def announce_mode(against: str, spec_path: Path, sync_function: Path | None, out
 
 def run_json(run: RunResult) -> dict[str, Any]:
     """A run's rows and verdict as JSON: one entry per pytest item."""
-    return {"label": run.label, "mode": run.mode, "seconds": round(run.seconds, 1),
+    return {"label": run.label, "cbl": run.cbl, "mode": run.mode, "seconds": round(run.seconds, 1),
             "verdict": "PASS" if run.passed else "FAIL", "failures": run.failures(),
             "pytest": {"exit_code": run.pytest_exit, "summary": run.pytest_summary},
             "problems": run.problems, "counts": dict(run.counts),
@@ -124,24 +151,27 @@ def run_json(run: RunResult) -> dict[str, Any]:
 
 
 def _named_runs(args: argparse.Namespace, out: Path, spec_path: Path, against: str,
-                pytest_args: tuple[str, ...]) -> list[Any]:
-    """The suite against each --gateway NAME, started (or reached) by rig.gateway.resolve."""
+                pytest_args: tuple[str, ...], cbls: list[str]) -> list[Any]:
+    """The suite against each --gateway NAME, started (or reached) by rig.gateway.resolve, once per release."""
     from rig.conformance.runner import Target, run_suite
     from rig.gateway.named import parse_gateway, unique_labels
     from rig.gateway.resolve import started_gateway
+    from rig.oracle.report import run_text
 
     runs = []
     for name in unique_labels([parse_gateway(text) for text in args.gateway]):
-        folder = out / name.label
-        with started_gateway(name, folder / "gateway", progress=lambda line: print(line, flush=True)) as gateway:
+        with started_gateway(name, out / name.label / "gateway",
+                             progress=lambda line: print(line, flush=True)) as gateway:
             c = gateway.controller
-            run = run_suite(Target(name.label, None, urls=(c.public_url, c.admin_url, c.metrics_url)), folder,
-                            spec=spec_path, sync_function=args.sync_function, against=against,
-                            workers=args.workers, pytest_args=pytest_args, env=gateway.subprocess_env())
-        runs.append(run)
-        if not args.json:
-            from rig.oracle.report import run_text
-
-            print(run_text(run))
-            print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
+            for cbl in cbls:
+                label = run_label(name.label, cbl, len(cbls) > 1)
+                folder = out / name.label / folder_name(f"cbl{cbl}") if len(cbls) > 1 else out / name.label
+                run = run_suite(Target(label, None, urls=(c.public_url, c.admin_url, c.metrics_url)), folder,
+                                spec=spec_path, sync_function=args.sync_function, against=against,
+                                workers=args.workers, pytest_args=pytest_args, env=gateway.subprocess_env(),
+                                cbl=cbl)
+                runs.append(run)
+                if not args.json:
+                    print(run_text(run))
+                    print(f"  JUnit XML: {folder / 'junit.xml'}; pytest log: {folder / 'pytest.log'}")
     return runs

@@ -33,6 +33,8 @@ from rig.oracle.observations import (
 )
 from rig.oracle.routing import RoutingSpec
 from rig.replicator import EventKind, ReplicationEvent
+from rig.replicator.clients import DEFAULT_RELEASE, ClientRelease, client_release
+from rig.replicator.versions import Version
 
 
 def password(user: str) -> str:
@@ -46,10 +48,17 @@ class Harness:
     reference the findings are checked against; with `against_spec=False` the
     findings compare delivery with the gateway's own view instead (recorded at
     every sync), while the spec still answers :meth:`expected`.
+
+    Its devices behave as Couchbase Lite release `cbl`. A version-vector release (4.1) names a
+    revision by its current version (`<hex>@<source>`) where the gateway, REST writes and the
+    oracle use rev-tree IDs; the harness learns the pair from the gateway's `_raw` (`_sync.rev`
+    and the `_vv` xattr) after every write and records rev-tree IDs, so the oracle judges every
+    release by the same names.
     """
 
     def __init__(self, admin: AdminClient, public_url: str, db: str, spec: RoutingSpec, *,
-                 against_spec: bool = True, gateway_view: bool = False, timeout: float = 60.0) -> None:
+                 against_spec: bool = True, gateway_view: bool = False, timeout: float = 60.0,
+                 cbl: str | ClientRelease = DEFAULT_RELEASE) -> None:
         self.admin = admin
         self.public_url = public_url
         self.db = db
@@ -63,6 +72,9 @@ class Harness:
         self._docs: set[str] = set()
         self._refused: set[tuple[str, str]] = set()
         """(doc, rev) a device push saw answered with a 5xx: recorded once, however often it is retried."""
+        self.cbl = client_release(cbl)
+        self._rev_ids: dict[str, str] = {}
+        """A version (`<hex>@<source>`) -> the rev-tree ID the gateway gave the same revision."""
         self._t0 = time.monotonic()
 
     # Recording ---------------------------------------------------------------------------------
@@ -95,6 +107,34 @@ class Harness:
         """Documents (live or tombstoned) `user` may see now, by the spec."""
         world = self.world
         return {d for d, rev in world.current.items() if world.sees(user, rev)}
+
+    # Revision names (version-vector releases) ------------------------------------------------------
+    def _learn(self, doc_id: str) -> None:
+        """Pair the document's current version with its current rev-tree ID (tombstones too)."""
+        if not self.cbl.uses_version_vectors:
+            return
+        try:
+            raw = self.admin.raw(self.db, doc_id)
+        except AdminApiError:
+            return
+        xattrs = raw.get("_xattrs") or {}
+        sync, vv = raw.get("_sync") or xattrs.get("_sync") or {}, xattrs.get("_vv") or raw.get("_vv")
+        rev = sync.get("rev")
+        rev_id = rev.get("rev") if isinstance(rev, dict) else rev
+        if not vv or not rev_id:
+            return
+        # `_vv` values are little-endian CAS hex; a device names the same version big-endian.
+        value = int.from_bytes(int(str(vv["ver"]), 16).to_bytes(8, "big"), "little")
+        self._rev_ids[str(Version(value, str(vv["src"])))] = str(rev_id)
+
+    def rev_id(self, doc_id: str, rev: str) -> str:
+        """`rev` as the oracle names it: a device's version mapped to the gateway's rev-tree ID when known
+        (an unknown version stays as it is, so the oracle reports it rather than guessing)."""
+        if not self.cbl.uses_version_vectors or "@" not in rev:
+            return rev
+        if rev not in self._rev_ids:
+            self._learn(doc_id)
+        return self._rev_ids.get(rev, rev)
 
     # Principals --------------------------------------------------------------------------------
     def create_principals(self) -> None:
@@ -147,6 +187,7 @@ class Harness:
             self._record(WriteAttempt(doc_id, user, False, dict(body), status=exc.status, detail=exc.body[:200],
                                       t=self._t()))
             return False
+        self._learn(doc_id)
         self._record(WriteAttempt(doc_id, user, True, dict(body), rev=new_rev, t=self._t()))
         return True
 
@@ -167,13 +208,15 @@ class Harness:
             self._record(WriteAttempt(doc_id, user, False, None, True, status=exc.status, detail=exc.body[:200],
                                       t=self._t()))
             return False
+        self._learn(doc_id)
         self._record(WriteAttempt(doc_id, user, True, None, True, rev=new_rev, t=self._t()))
         return True
 
     # Devices -----------------------------------------------------------------------------------
     def device(self, user: str, name: str | None = None) -> VirtualDevice:
         name = name or f"{user}-{sum(1 for d in self.devices.values() if d.credentials.username == user) + 1}"
-        device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(user, password(user)), name=name)
+        device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(user, password(user)), name=name,
+                               cbl=self.cbl)
         self.devices[name] = device
         return device
 
@@ -204,8 +247,9 @@ class Harness:
             body, deleted = pending[event.doc_id]
             body = {k: v for k, v in body.items() if not k.startswith("_")} if body is not None else None
             accepted = event.kind is EventKind.PUSHED
+            rev = self.rev_id(event.doc_id, event.rev) if accepted and event.rev else None
             self._record(WriteAttempt(event.doc_id, user, accepted, body, deleted,
-                                      rev=event.rev or None if accepted else None, device=device.name,
+                                      rev=rev, device=device.name,
                                       status=status, detail=event.detail, t=self._t()))
 
     def sync(self, device: VirtualDevice) -> str:
@@ -218,7 +262,8 @@ class Harness:
         except AuthenticationRejected:
             self._record(SyncSnapshot(device.name, user, "auth_rejected", t=self._t()))
             return "auth_rejected"
-        held = {d.doc_id: Held(d.rev, d.deleted, d.pending) for d in device.store.docs.values()}
+        held = {d.doc_id: Held(self.rev_id(d.doc_id, d.rev), d.deleted, d.pending)
+                for d in device.store.docs.values()}
         view = self._view(user) if self.gateway_view else None
         self._record(SyncSnapshot(device.name, user, "caught_up", held, view, self._t()))
         return "caught_up"

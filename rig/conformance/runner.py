@@ -31,6 +31,8 @@ ENV_SYNC = "RIG_CONFORM_SYNC"
 ENV_RESULTS = "RIG_CONFORM_RESULTS"
 ENV_AGAINST = "RIG_CONFORM_AGAINST"
 """"spec" (default): findings against the routing spec; "gateway": against the gateway's own view."""
+ENV_CBL = "RIG_CONFORM_CBL"
+"""The Couchbase Lite release the suite's devices behave as (rig.replicator.clients; default 3.3)."""
 ENV_BINARY = "RIG_SG_BINARY"
 ENV_URLS = "RIG_SG_URLS"
 SUITE = "tests/conformance/test_cases.py"
@@ -177,8 +179,9 @@ def _cross_check(root: ElementTree.Element, rows: int, elements: dict[str, int],
 
 def run_suite(target: Target, out_dir: Path, *, spec: Path | None, sync_function: Path | None,
               against: str = "spec", workers: int = 2, pytest_args: tuple[str, ...] = (),
-              env: Mapping[str, str] | None = None) -> RunResult:
-    """Run the suite once against `target`; JUnit XML and findings go to `out_dir`."""
+              env: Mapping[str, str] | None = None, cbl: str | None = None) -> RunResult:
+    """Run the suite once against `target`, its devices behaving as release `cbl` (None: the suite's
+    default); JUnit XML and findings go to `out_dir`."""
     if target.urls is None and (target.binary is None or not target.binary.is_file()):
         raise ConfigError(f"--gateway-binary: {target.binary}: no such file")
     if against not in ("spec", "gateway"):
@@ -199,6 +202,10 @@ def run_suite(target: Target, out_dir: Path, *, spec: Path | None, sync_function
             environment[key] = str(value.resolve())
         else:
             environment.pop(key, None)
+    if cbl is not None:
+        environment[ENV_CBL] = cbl
+    else:
+        environment.pop(ENV_CBL, None)
     command = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
                "-o", "junit_suite_name=conformance", *(["-n", str(workers)] if workers > 1 else []), *pytest_args]
     start = time.monotonic()
@@ -207,5 +214,7 @@ def run_suite(target: Target, out_dir: Path, *, spec: Path | None, sync_function
     with log_path.open("w") as log:
         done = subprocess.run(command, cwd=project_root(), env=environment, stdout=log, stderr=subprocess.STDOUT,
                               check=False)
-    return read_results(target.label, junit, results, time.monotonic() - start, log=log_path,
-                        exit_code=done.returncode, mode=against)
+    run = read_results(target.label, junit, results, time.monotonic() - start, log=log_path,
+                       exit_code=done.returncode, mode=against)
+    run.cbl = cbl or ""
+    return run

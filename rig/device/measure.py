@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rig.replicator.clients import RELEASES
+
 
 @dataclass(frozen=True, slots=True)
 class WakeMeasurement:
@@ -23,6 +25,8 @@ class WakeMeasurement:
     """Webhook received -> push delivered, real seconds."""
     retries: int = 0
     """Attempts started again after a transient error (gateway down, link cut) within this wake."""
+    cbl: str = ""
+    """The Couchbase Lite release the device behaves as ("" in records written before releases)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,14 @@ class Arrival:
     """Real seconds between the write (the document's `written_at`) and its arrival on the device."""
     phase: str
     """`awake`: arrived while the app ran (foreground replication); `after_wake`: pulled by a background wake."""
+    cbl: str = ""
+    """The Couchbase Lite release of the device it arrived on."""
+
+
+def release_order(names: Any) -> list[str]:
+    """Release names in the rig's order (3.3, 3.4, 4.1), anything else (e.g. "" from old records) after."""
+    known = list(RELEASES)
+    return sorted(set(names), key=lambda name: (known.index(name) if name in known else len(known), name))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -88,8 +100,26 @@ class Measurements:
         return {"time_scale": self.time_scale,
                 "note": "OS intervals (refresh gaps, sessions, kill hazards) ran compressed by time_scale; "
                         "every *_real figure is in real seconds, unscaled",
-                "wakes_by_trigger": by_trigger, "arrivals_by_phase": by_phase}
+                "wakes_by_trigger": by_trigger, "arrivals_by_phase": by_phase,
+                "by_release": by_release(wakes, arrivals)}
 
     def as_records(self) -> dict[str, list[dict[str, Any]]]:
         with self._lock:
             return {"wakes": [asdict(w) for w in self.wakes], "arrivals": [asdict(a) for a in self.arrivals]}
+
+
+def by_release(wakes: list[WakeMeasurement], arrivals: list[Arrival]) -> dict[str, Any]:
+    """Wakes, documents moved by wakes and write-to-arrival latencies per Couchbase Lite release."""
+    result: dict[str, Any] = {}
+    for cbl in release_order([w.cbl for w in wakes] + [a.cbl for a in arrivals]):
+        group = [w for w in wakes if w.cbl == cbl]
+        durations = [w.wake_to_caught_up_s for w in group if w.wake_to_caught_up_s is not None]
+        latencies = [a.write_to_arrival_s for a in arrivals if a.cbl == cbl]
+        result[cbl or "unknown"] = {
+            "wakes": len(group), "overruns": sum(w.overrun for w in group),
+            "wake_docs_pulled": sum(w.docs_pulled for w in group),
+            "wake_docs_pushed": sum(w.docs_pushed for w in group),
+            "wake_to_caught_up_s_real": {f"p{q}": percentile(durations, q) for q in (50, 95, 99)},
+            "arrivals": len(latencies),
+            "write_to_arrival_s_real": {f"p{q}": percentile(latencies, q) for q in (50, 95, 99)}}
+    return result

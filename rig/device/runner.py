@@ -175,7 +175,7 @@ class DeviceRunner:
                         else "after_wake"
                     self.measurements.add_arrival(Arrival(event.doc_id, self.device.name,
                                                           self.device.credentials.username,
-                                                          time.time() - written, phase))
+                                                          time.time() - written, phase, self.device.release.name))
 
         def work() -> None:
             ok, pulled, pushed, retries = False, 0, 0, 0
@@ -224,4 +224,4 @@ class DeviceRunner:
         started_wall = time.time() - (self._clock() - started)
         self.measurements.add_wake(WakeMeasurement(
             self.device.name, self.profile.name, wake.trigger.value, started_wall, duration,
-            done.pulled, done.pushed, wake.overrun, delay, done.retries))
+            done.pulled, done.pushed, wake.overrun, delay, done.retries, self.device.release.name))

@@ -27,7 +27,7 @@ from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.progress import Progress, Snapshot
-from rig.load.results import check_thresholds, flat_metrics, machine, write_csv
+from rig.load.results import check_thresholds, flat_metrics, machine, release_lines, write_csv
 from rig.load.samples import GATEWAY_COUNTERS
 from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
@@ -38,7 +38,7 @@ from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
 from rig.oracle.run_check import oracle_thresholds, write_findings
 from rig.oracle.run_check import summary_text as oracle_text
-from rig.runfiles import gateway_increase, merge, throughput_agreement
+from rig.runfiles import gateway_increase, merge, release_summary, throughput_agreement
 
 _GATEWAY_COUNTERS = tuple(GATEWAY_COUNTERS.values())
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -180,6 +180,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     by_profile = Counter(name.split("/")[1] for name in names if name.count("/") >= 2)
     summary = {"scenario": scenario.name, "description": scenario.description, "gateway": version,
                "devices": totals["devices"], "devices_by_profile": dict(sorted(by_profile.items())),
+               "by_release": release_summary(measurements.summary()["by_release"], totals["by_release"]),
                "devices_run_twice": sorted(n for n, c in Counter(names).items() if c > 1)[:100],
                "processes": processes, "duration_s": scenario.duration_s,
                "elapsed_s": round(elapsed, 1), "time_scale": scenario.time_scale, "figures": flat,
@@ -276,6 +277,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         lat = row["write_to_arrival_s_real"]
         log(f"  write-to-arrival {phase:10} {row['arrivals']:6}  p50 {_s(lat['p50'])} p95 {_s(lat['p95'])} "
             f"p99 {_s(lat['p99'])}")
+    for line in release_lines(summary.get("by_release") or {}):
+        log(line)
     push = summary["push"]
     log("  push service: " + ", ".join(f"{k} {v}" for k, v in push.items()))
     log(f"  after a final sync: leaks {figures['leaks']:.0f}, misses {figures['misses']:.0f}, "

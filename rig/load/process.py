@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
 from rig.device.lifecycle import AppState
-from rig.device.measure import Measurements
+from rig.device.measure import Measurements, release_order
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
 from rig.gateway import AdminClient, DatabaseSpec
@@ -98,7 +98,8 @@ class LoadProcess:
         self.barrier = barrier or self._barrier
         self.push = PushService(self.admin, config.database, host=config.bind_host, port=config.push_port,
                                 time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7))
-        self.registry.register(DeviceStateCollector(lambda: [r.lifecycle.state.value for r in self.runners]))
+        self.registry.register(DeviceStateCollector(
+            lambda: [(r.lifecycle.state.value, r.device.release.name) for r in self.runners]))
         self.registry.register(PushCollector(lambda: [self.push.counters]))
         self._editor = team_editor(self.scenario.team_size)
         routing = self.scenario.routing
@@ -148,14 +149,14 @@ class LoadProcess:
         if self.links is not None:
             self.links.route(device, profile, ordinal)
         editor: Editor = self._editor
-        observer: Observer = self.metrics.on_replication_event
+        observer: Observer = self.metrics.observer(device.release.name)
         routing = self.scenario.routing
         if self.workload is not None and self.observations is not None and routing is not None:
             recorder = DeviceRecorder(self.observations, device, snapshot_every_s=routing.snapshot_every_s,
                                       max_snapshots=routing.max_snapshots)
             self.recorders[device.name] = recorder
             editor = routing_editor(self.workload, user_index, f"d{ordinal}", recorder)
-            observer = _tee(self.metrics.on_replication_event, recorder.on_event)
+            observer = _tee(observer, recorder.on_event)
         runner = DeviceRunner(device, profile, rng=random.Random(self.scenario.seed * 1_000_003 + ordinal),
                               time_scale=self.config.time_scale, measurements=self.measurements,
                               editor=editor, observer=observer)
@@ -191,6 +192,14 @@ class LoadProcess:
         self.observations.close()
         return dict(self.observations.counts)
 
+    def by_release(self) -> dict[str, dict[str, float]]:
+        """Devices and the documents they moved in the load phase (rig_documents_total), per release."""
+        documents = self.metrics.documents_by_release()
+        devices = Counter(r.device.release.name for r in self.runners)
+        return {cbl: {"devices": devices.get(cbl, 0), "docs_pulled": documents.get(cbl, {}).get("pulled", 0.0),
+                      "docs_pushed": documents.get(cbl, {}).get("pushed", 0.0)}
+                for cbl in release_order([*devices, *documents])}
+
     def finish(self, *, verify: bool = True, write: bool = True) -> dict[str, Any]:
         """Final sync of every device, the check of what each holds, and (`write`) this process's results file."""
         problems: list[str] = []
@@ -223,7 +232,7 @@ class LoadProcess:
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged],
-                  "observations": observed, "rig": saturation}
+                  "observations": observed, "rig": saturation, "by_release": self.by_release()}
         if self.observations is not None:
             # Into the run directory here, or to the master with the results (rig.load.coordinate).
             result[OBSERVATIONS_KEY] = self.observations.take()

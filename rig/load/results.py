@@ -77,3 +77,21 @@ def machine() -> dict[str, Any]:
     import os
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def release_lines(rows: dict[str, Any]) -> list[str]:
+    """The summary's per-release table as text lines (empty without rows)."""
+    if not rows:
+        return []
+
+    def s(value: float | None) -> str:
+        return "  -  " if value is None else f"{value:5.2f}s"
+
+    lines = ["  by client release   devices   wakes  caught up p50 / p95   write-to-arrival p50 / p95  "
+             "docs pulled / pushed"]
+    for cbl, row in rows.items():
+        sync, lat = row.get("wake_to_caught_up_s_real") or {}, row.get("write_to_arrival_s_real") or {}
+        lines.append(f"    cbl {cbl:14} {row['devices']:7} {row['wakes']:7}  {s(sync.get('p50'))} / "
+                     f"{s(sync.get('p95'))}       {s(lat.get('p50'))} / {s(lat.get('p95'))}      "
+                     f"{row['docs_pulled']:8} / {row['docs_pushed']}")
+    return lines

@@ -1,7 +1,8 @@
 """The rig's Prometheus instruments, on an explicit registry (one per process, never the global one).
 
-Labels have bounded cardinality: trigger, phase, kind, state, outcome, profile; never
-a device, user or document.
+Labels have bounded cardinality: trigger, phase, kind, state, outcome, profile, cbl (the
+Couchbase Lite releases the rig emulates, anything else counted as "other"); never a device,
+user or document.
 """
 
 from __future__ import annotations
@@ -18,10 +19,17 @@ from prometheus_client.registry import Collector
 from rig.device.measure import Arrival, WakeMeasurement
 from rig.push.dispatcher import PushCounters
 from rig.replicator import EventKind, ReplicationEvent
+from rig.replicator.clients import RELEASES
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 _TRIGGERS = ("push", "refresh")
 """Wake triggers a measurement can carry (foreground launches are not measured as wakes)."""
+OTHER_RELEASE = "other"
+
+
+def release_label(cbl: str) -> str:
+    """The `cbl` label value: a release the rig emulates, else "other" (the label stays bounded)."""
+    return cbl if cbl in RELEASES else OTHER_RELEASE
 
 
 class RunRegistry(CollectorRegistry):
@@ -52,64 +60,86 @@ class RigMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.wakes = PromCounter("rig_wakes_total", "Background wakes and foreground launches, by trigger",
-                                 ["trigger"], registry=registry)
+                                 ["trigger", "cbl"], registry=registry)
         self.budget_kills = PromCounter("rig_budget_kills_total", "Wakes killed for overrunning their budget",
-                                        ["trigger"], registry=registry)
+                                        ["trigger", "cbl"], registry=registry)
         self.sync_duration = Histogram("rig_sync_duration_seconds",
-                                       "Wake to caught up, real seconds, by trigger", ["trigger"],
+                                       "Wake to caught up, real seconds, by trigger", ["trigger", "cbl"],
                                        buckets=_LATENCY_BUCKETS, registry=registry)
         self.arrival = Histogram("rig_write_to_arrival_seconds",
                                  "Document written to arrived on a device that may read it, real seconds",
-                                 ["phase"], buckets=_LATENCY_BUCKETS, registry=registry)
-        self.documents = PromCounter("rig_documents_total", "Documents moved by devices", ["direction"],
+                                 ["phase", "cbl"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.documents = PromCounter("rig_documents_total", "Documents moved by devices", ["direction", "cbl"],
                                      registry=registry)
         self.replication_events = PromCounter("rig_replication_events_total",
-                                              "Conflicts, rejected writes, purges, norevs and errors", ["kind"],
-                                              registry=registry)
+                                              "Conflicts, rejected writes, purges, norevs and errors",
+                                              ["kind", "cbl"], registry=registry)
         # Every known label value exists from the start (at 0), so dashboards and rates see
-        # budget kills or errors that never happened as 0 rather than as no data.
-        for trigger in _TRIGGERS:
-            self.wakes.labels(trigger)
-            self.budget_kills.labels(trigger)
-            self.sync_duration.labels(trigger)
-        for phase in ("awake", "after_wake"):
-            self.arrival.labels(phase)
-        for direction in ("pulled", "pushed"):
-            self.documents.labels(direction)
-        for kind in sorted(k.value for k in self._COUNTED):
-            self.replication_events.labels(kind)
+        # budget kills or errors that never happened as 0 rather than as no data. Releases: the
+        # ones the rig emulates (a handful), each labelled series made once here.
+        for cbl in RELEASES:
+            for trigger in _TRIGGERS:
+                self.wakes.labels(trigger, cbl)
+                self.budget_kills.labels(trigger, cbl)
+                self.sync_duration.labels(trigger, cbl)
+            for phase in ("awake", "after_wake"):
+                self.arrival.labels(phase, cbl)
+            for direction in ("pulled", "pushed"):
+                self.documents.labels(direction, cbl)
+            for kind in sorted(k.value for k in self._COUNTED):
+                self.replication_events.labels(kind, cbl)
 
     def on_measurement(self, item: WakeMeasurement | Arrival) -> None:
+        cbl = release_label(item.cbl)
         if isinstance(item, Arrival):
-            self.arrival.labels(item.phase).observe(item.write_to_arrival_s)
+            self.arrival.labels(item.phase, cbl).observe(item.write_to_arrival_s)
             return
-        self.wakes.labels(item.trigger).inc()
+        self.wakes.labels(item.trigger, cbl).inc()
         if item.overrun:
-            self.budget_kills.labels(item.trigger).inc()
+            self.budget_kills.labels(item.trigger, cbl).inc()
         if item.wake_to_caught_up_s is not None:
-            self.sync_duration.labels(item.trigger).observe(item.wake_to_caught_up_s)
+            self.sync_duration.labels(item.trigger, cbl).observe(item.wake_to_caught_up_s)
 
     _COUNTED = {EventKind.CONFLICT, EventKind.REJECTED, EventKind.PURGED, EventKind.NOREV, EventKind.ERROR}
 
-    def on_replication_event(self, event: ReplicationEvent) -> None:
+    def on_replication_event(self, event: ReplicationEvent, cbl: str = "") -> None:
         if event.kind is EventKind.PULLED:
-            self.documents.labels("pulled").inc()
+            self.documents.labels("pulled", release_label(cbl)).inc()
         elif event.kind is EventKind.PUSHED:
-            self.documents.labels("pushed").inc()
+            self.documents.labels("pushed", release_label(cbl)).inc()
         elif event.kind in self._COUNTED:
-            self.replication_events.labels(event.kind.value).inc()
+            self.replication_events.labels(event.kind.value, release_label(cbl)).inc()
+
+    def observer(self, cbl: str) -> Callable[[ReplicationEvent], None]:
+        """The replication observer of one device of release `cbl`."""
+        def observe(event: ReplicationEvent) -> None:
+            self.on_replication_event(event, cbl)
+        return observe
+
+    def documents_by_release(self) -> dict[str, dict[str, float]]:
+        """{cbl: {"pulled": n, "pushed": n}} as counted so far (only releases that moved documents)."""
+        counts: dict[str, dict[str, float]] = {}
+        for family in self.documents.collect():
+            for sample in family.samples:
+                if sample.name == "rig_documents_total" and sample.value:
+                    counts.setdefault(sample.labels["cbl"], {})[sample.labels["direction"]] = sample.value
+        return counts
 
 
 class DeviceStateCollector(Collector):
-    """`rig_devices{state}`: how many devices are in each lifecycle state, read at scrape time."""
+    """`rig_devices{state, cbl}`: how many devices are in each lifecycle state, per release, read at scrape time.
 
-    def __init__(self, states: Callable[[], Iterable[str]]) -> None:
+    `states` gives each device's state, or (state, release) pairs."""
+
+    def __init__(self, states: Callable[[], Iterable[str | tuple[str, str]]]) -> None:
         self._states = states
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("rig_devices", "Devices by lifecycle state", labels=["state"])
-        for state, count in sorted(Counter(self._states()).items()):
-            family.add_metric([state], count)
+        family = GaugeMetricFamily("rig_devices", "Devices by lifecycle state and Couchbase Lite release",
+                                   labels=["state", "cbl"])
+        pairs = [item if isinstance(item, tuple) else (item, "") for item in self._states()]
+        for (state, cbl), count in sorted(Counter((state, release_label(cbl)) for state, cbl in pairs).items()):
+            family.add_metric([state, cbl], count)
         yield family
 
 

@@ -37,6 +37,8 @@ class RunResult:
     """pytest's own final line, e.g. "1 failed, 12 passed in 30.1s"."""
     problems: list[str] = field(default_factory=list)
     """Why the results cannot be trusted as read (counts that disagree, no results, ...)."""
+    cbl: str = ""
+    """The Couchbase Lite release the suite's devices behaved as ("" when not chosen)."""
 
     @property
     def counts(self) -> Counter[str]:

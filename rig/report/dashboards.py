@@ -111,6 +111,18 @@ FLEET: tuple[Chart, ...] = (
           (Query(_rate("rig_replication_events_total", RUN, "kind"), "{{kind}}"),)),
     Chart("Push service", "Silent pushes by outcome per second (rig_push_events_total)", "ops",
           (Query(_rate("rig_push_events_total", RUN, "outcome"), "{{outcome}}"),)),
+    # By Couchbase Lite release (the bounded `cbl` label: 3.3, 3.4, 4.1, or "other").
+    Chart("Devices by client release", "rig_devices{cbl}: devices alive per Couchbase Lite release", "short",
+          (Query(f"sum by (cbl) (rig_devices{{{RUN}}})", "{{cbl}}"),), stacked=True),
+    Chart("Wakes by client release", "Background wakes per second, per Couchbase Lite release", "ops",
+          (Query(_rate("rig_wakes_total", RUN, "cbl"), "{{cbl}}"),)),
+    Chart("Write to arrival by client release", "Document written to arrived on a device that may read it, "
+          "per release of the receiving device, real seconds", "s",
+          (Query(_quantile(0.5, "rig_write_to_arrival_seconds", "cbl"), "p50 {{cbl}}"),
+           Query(_quantile(0.95, "rig_write_to_arrival_seconds", "cbl"), "p95 {{cbl}}"))),
+    Chart("Documents by client release", "Revisions pulled and pushed per second by each release's devices "
+          "(rig_documents_total)", "ops",
+          (Query(_rate("rig_documents_total", RUN, "cbl, direction"), "{{cbl}} {{direction}}"),)),
 )
 
 GATEWAY_CHARTS: tuple[Chart, ...] = (

@@ -51,6 +51,25 @@ def _percentile_rows(summary: dict[str, Any]) -> str:
     return html.table(["latency, real seconds", "count", "p50", "p95", "p99"], rows)
 
 
+def _release_rows(summary: dict[str, Any]) -> list[str]:
+    """One row per Couchbase Lite release the fleet ran (summary.json `by_release`); nothing for
+    runs made before releases were counted."""
+    rows = summary.get("by_release") or {}
+    if not rows:
+        return [html.paragraph("This run's summary has no per-release figures (made before the rig counted them).")]
+    table = [(f"Couchbase Lite {cbl}", row.get("devices"), row.get("wakes"), row.get("overruns"),
+              (row.get("wake_to_caught_up_s_real") or {}).get("p50"),
+              (row.get("wake_to_caught_up_s_real") or {}).get("p95"), row.get("arrivals"),
+              (row.get("write_to_arrival_s_real") or {}).get("p50"),
+              (row.get("write_to_arrival_s_real") or {}).get("p95"), row.get("docs_pulled"), row.get("docs_pushed"))
+             for cbl, row in rows.items()]
+    return [html.table(["release", "devices", "wakes", "budget kills", "caught up p50", "caught up p95",
+                        "arrivals", "write to arrival p50", "write to arrival p95", "docs pulled", "docs pushed"],
+                       table),
+            html.paragraph("Latencies in real seconds. Documents: what the release's devices counted during the "
+                           "load phase (rig_documents_total), without the final sync.")]
+
+
 def _findings(run: RunData) -> list[str]:
     s = run.summary
     problems: list[str] = list(s.get("verify_problems", []))
@@ -177,6 +196,7 @@ def render(run: RunData) -> str:
                                "document (awake: the app ran; after_wake: a background wake pulled it), and wake "
                                "to caught up."),
                      _percentile_rows(s)),
+        html.section("releases", "By client release", *_release_rows(s)),
         html.section("wakes", "Wakes and sync durations by trigger",
                      html.plot(plots.wakes_by_trigger(run),
                                "Background wakes by trigger (silent push, background app refresh), wakes killed "

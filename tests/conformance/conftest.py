@@ -3,7 +3,8 @@
 Options come from the environment so that `rig conform` can run this suite as a
 subprocess: RIG_CONFORM_SPEC (routing spec, default gateway_config/routing/teams.toml),
 RIG_CONFORM_SYNC (sync function file, default: rendered from the spec),
-RIG_CONFORM_AGAINST ("spec" or "gateway"), RIG_CONFORM_RESULTS (folder for per-case findings)
+RIG_CONFORM_AGAINST ("spec" or "gateway"), RIG_CONFORM_RESULTS (folder for per-case findings),
+RIG_CONFORM_CBL (the Couchbase Lite release the devices behave as, default 3.3)
 and RIG_SG_BINARY (the gateway, see tests/conftest.py).
 """
 
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from rig.conformance import Harness, create_database, default_spec_path
-from rig.conformance.runner import ENV_AGAINST, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
+from rig.conformance.runner import ENV_AGAINST, ENV_CBL, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
 from rig.gateway import AdminClient, LocalGateway
 from rig.oracle import RoutingSpec, load, render
+from rig.replicator.clients import DEFAULT_RELEASE
 
 MakeHarness = Callable[..., Harness]
 _counter = itertools.count()
@@ -46,19 +48,21 @@ def sync_function(routing_spec: RoutingSpec, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture
 def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: RoutingSpec, sync_function: Path,
                  request: pytest.FixtureRequest) -> Iterator[MakeHarness]:
-    """make_harness(sync_function=None, against_spec=None) -> a harness on a fresh database, principals created.
+    """make_harness(sync=None, against_spec=None, cbl=None) -> a harness on a fresh database, principals created;
+    its devices behave as release `cbl` (default: RIG_CONFORM_CBL, else 3.3).
 
     Under `rig conform` (RIG_CONFORM_RESULTS set) the findings of every harness of the test are
     written out afterwards, keyed by the pytest item, whatever the test asserted."""
     made: list[Harness] = []
     start = time.monotonic()
 
-    def make(sync: Path | None = None, against_spec: bool | None = None) -> Harness:
+    def make(sync: Path | None = None, against_spec: bool | None = None, cbl: str | None = None) -> Harness:
         name = f"c{next(_counter)}_{uuid.uuid4().hex[:8]}"
         create_database(admin, name, sync or sync_function)
         if against_spec is None:
             against_spec = os.environ.get(ENV_AGAINST, "spec") != "gateway"
-        harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec)
+        harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec,
+                          cbl=cbl or os.environ.get(ENV_CBL) or DEFAULT_RELEASE)
         made.append(harness)
         harness.create_principals()
         return harness

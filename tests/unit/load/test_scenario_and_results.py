@@ -79,11 +79,11 @@ def test_metric_names_follow_prometheus_conventions() -> None:
     metrics.on_replication_event(ReplicationEvent(EventKind.PULLED, "a", "1-a"))
     metrics.on_replication_event(ReplicationEvent(EventKind.REJECTED, "b", "1-b"))
     text = generate_latest(registry).decode()
-    assert 'rig_devices{state="suspended"} 2.0' in text
-    assert 'rig_wakes_total{trigger="push"} 1.0' in text
-    assert 'rig_budget_kills_total{trigger="refresh"} 1.0' in text
+    assert 'rig_devices{cbl="other",state="suspended"} 2.0' in text  # states without a release
+    assert 'rig_wakes_total{cbl="other",trigger="push"} 1.0' in text
+    assert 'rig_budget_kills_total{cbl="other",trigger="refresh"} 1.0' in text
     assert 'rig_push_events_total{outcome="delivered"} 2.0' in text
-    assert 'rig_documents_total{direction="pulled"} 1.0' in text
-    assert 'rig_replication_events_total{kind="rejected"} 1.0' in text
+    assert 'rig_documents_total{cbl="other",direction="pulled"} 1.0' in text
+    assert 'rig_replication_events_total{cbl="other",kind="rejected"} 1.0' in text
     assert "rig_write_to_arrival_seconds_bucket" in text
     assert "rig_sync_duration_seconds_count" in text
