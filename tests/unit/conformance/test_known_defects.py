@@ -30,4 +30,4 @@ def test_any_other_finding_is_a_plain_failure(findings: list[Finding]) -> None:
 
 
 def test_no_findings_means_the_defect_is_gone() -> None:
-    assert DEFECT.judge([]) is None
+    DEFECT.judge([])  # returns without raising: the strict xfail then reports XPASS
