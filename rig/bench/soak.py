@@ -84,6 +84,27 @@ def check_devices(admin: AdminClient, db: str, devices: list[VirtualDevice]) -> 
             "examples": examples}
 
 
+def wait_until_quiet(admin: AdminClient, db: str, *, settle_s: float = 2.0, limit_s: float = 60.0) -> None:
+    """Wait until the gateway stores nothing more, then until its changes feed has it all.
+
+    A continuous replication stops with `rev` messages in flight, and the gateway, behind on a
+    loaded machine, may store them after the session has closed. A final push-and-pull that starts
+    meanwhile (the fleet's first device) gets its own revision accepted as a proposal, then refused
+    with a 409 when the late write lands, while its pull has already caught up without that write:
+    the round ends with the revision stalled, the pull-only round resolves the conflict in the
+    device's favour, and the new revision is left unpushed, which the check counted as stale.
+    """
+    deadline = time.monotonic() + limit_s
+    last = admin.database(db).get("update_seq")
+    while time.monotonic() < deadline:
+        time.sleep(settle_s)
+        now = admin.database(db).get("update_seq")
+        if now == last:
+            break
+        last = now
+    admin.wait_for_changes_feed(db)
+
+
 def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per_s: float, sample_s: float,
         progress: Callable[[str], None] = print) -> dict[str, Any]:
     seconds = minutes * 60
@@ -120,6 +141,7 @@ def run(binary: Path, run_dir: Path, *, devices: int, minutes: float, writes_per
         for thread in threads:
             thread.join(60)
         progress("final pull on every device ...")
+        wait_until_quiet(admin, db)
         for device in fleet:
             device.sync(push=True, pull=True, timeout=120)
         admin.wait_for_changes_feed(db)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rig._paths import project_root
-from rig.conformance.cases import CASES, Case, CaseError
+from rig.conformance.cases import CASES as _SCRIPTED
+from rig.conformance.cases import Case, CaseError
 from rig.conformance.harness import Harness
+from rig.conformance.moves import CASES as _MOVES
 from rig.gateway import AdminClient, DatabaseSpec
+
+CASES: dict[str, Case] = dict(sorted({**_SCRIPTED, **_MOVES}.items()))
+"""Every case of the suite by name: the scripted ones and the quick channel moves."""
 
 __all__ = ["CASES", "Case", "CaseError", "Harness", "broken_sync_functions", "create_database", "default_spec_path"]
 

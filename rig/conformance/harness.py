@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rig._errors import AdminApiError, AuthenticationRejected, RigError
+from rig.conformance.awake import AwakeDevice, Tap
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, PublicClient
 from rig.oracle.check import Checker, Finding
@@ -76,6 +77,8 @@ class Harness:
         self._rev_ids: dict[str, str] = {}
         """A version (`<hex>@<source>`) -> the rev-tree ID the gateway gave the same revision."""
         self._t0 = time.monotonic()
+        self.tap: Tap | None = None
+        """Traces what the gateway sends every awake device (see `awake`), for reproductions."""
 
     # Recording ---------------------------------------------------------------------------------
     def _record(self, obs: Observation) -> None:
@@ -262,11 +265,25 @@ class Harness:
         except AuthenticationRejected:
             self._record(SyncSnapshot(device.name, user, "auth_rejected", t=self._t()))
             return "auth_rejected"
+        self.snapshot(device)
+        return "caught_up"
+
+    def snapshot(self, device: VirtualDevice) -> None:
+        """Record the device's whole store as caught up (after `sync`, or after `settle` of an awake device)."""
         held = {d.doc_id: Held(self.rev_id(d.doc_id, d.rev), d.deleted, d.pending)
                 for d in device.store.docs.values()}
-        view = self._view(user) if self.gateway_view else None
-        self._record(SyncSnapshot(device.name, user, "caught_up", held, view, self._t()))
-        return "caught_up"
+        view = self._view(device.credentials.username) if self.gateway_view else None
+        self._record(SyncSnapshot(device.name, device.credentials.username, "caught_up", held, view, self._t()))
+
+    def awake(self, device: VirtualDevice, tap: Tap | None = None) -> AwakeDevice:
+        """Start the device's continuous pull on a thread (caught up when this returns); `stop()` it to sleep."""
+        return AwakeDevice(device, timeout=self.timeout, tap=tap or self.tap).start()
+
+    def settle(self, *awake: AwakeDevice) -> None:
+        """Wait until the gateway's changes feed has every write so far and each awake device is quiet."""
+        self.admin.wait_for_changes_feed(self.db)
+        for device in awake:
+            device.settle()
 
     def anonymous_sync(self, name: str = "anonymous") -> str:
         """What a client without credentials reads (public REST `_changes` with the documents), recorded as a

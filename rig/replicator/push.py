@@ -83,6 +83,10 @@ class Pusher:
                 self._to_send.append((doc_id, rev))
                 continue
             self._in_flight.discard(doc_id)
+            if self._changed_since(doc_id, rev):
+                # A newer local revision (an edit, or a conflict the pull resolved in our favour) waited
+                # for this reply: it is proposed below, as LiteCore's pusher treats the old one as obsolete.
+                self._exhausted = False
             if code == 304:
                 store.mark_pushed(doc_id, rev)
             elif code == 409:
@@ -98,6 +102,10 @@ class Pusher:
             self._exhausted = False
         if not self._exhausted:
             self.propose()
+
+    def _changed_since(self, doc_id: str, rev: str) -> bool:
+        doc = self.link.store.get(doc_id)
+        return doc is not None and doc.rev != rev
 
     def _server_has_our_ancestor(self, doc_id: str, rev: str, server_rev: str) -> bool:
         """A 409 whose server revision is an ancestor of ours is no conflict: the server got a revision
