@@ -113,13 +113,24 @@ class AdminClient(_Http):
     def create_database_from_spec(self, spec: Any, *, server: str | None = None) -> None:
         """Create a database from a :class:`rig.gateway.DatabaseSpec` with the repo's template.
 
+        `server=""` (or a spec with named collections) is for a persistent-config gateway: no `server` key.
+
         The sync function goes inline, intact whatever it holds (see :func:`config_json`), after
         the gateway has compiled it once (SyncFunctionRefused names the file when it cannot)."""
         config = database_config(spec, server=server or storage_url(None))
+        if server == "" or spec.collections:
+            # A persistent-config gateway (the only kind that takes named collections) keeps its
+            # databases on its bootstrap store and refuses a `server` of their own.
+            config.pop("server")
         users = config.pop("users", {})
         roles = config.pop("roles", {})
         origin = str(spec.sync_function) if spec.sync_function is not None else "the default sync function"
-        self.check_sync_function(str(config["sync"]), origin)
+        if "sync" in config:
+            self.check_sync_function(str(config["sync"]), origin)
+        for coll in spec.collections:  # named collections: each its own function, if any
+            if coll.sync_function is not None:
+                origin = str(coll.sync_function)
+                self.check_sync_function(coll.sync_function.read_text(), origin)
         try:
             self._put_config(f"/{spec.name}/", config)
         except AdminApiError as exc:  # a persistent-config gateway compiles it here
