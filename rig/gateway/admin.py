@@ -137,8 +137,8 @@ class AdminClient(_Http):
             if exc.status == 400 and "sync function" in exc.body:
                 raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
             raise
-        for role, fields in roles.items():
-            self.put_role(spec.name, role, **fields)
+        for role, fields in roles.items():  # as given: `admin_channels`, or `collection_access` for named collections
+            self._request("PUT", f"/{spec.name}/_role/{quote(role, safe='')}", json={"name": role, **fields})
         for user, fields in users.items():
             self._request("PUT", f"/{spec.name}/_user/{quote(user, safe='')}", json={"name": user, **fields})
 
