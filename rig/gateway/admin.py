@@ -186,8 +186,12 @@ class AdminClient(_Http):
     # Users, roles, sessions ------------------------------------------------------------------
     def put_user(self, db: str, name: str, *, password: str | None = None,
                  admin_channels: Iterable[str] | None = None, admin_roles: Iterable[str] | None = None,
-                 disabled: bool | None = None, email: str | None = None) -> None:
+                 disabled: bool | None = None, email: str | None = None,
+                 collection_access: Mapping[str, Any] | None = None) -> None:
+        """`collection_access`: `{scope: {collection: {"admin_channels": [...]}}}` for named collections."""
         body: dict[str, Any] = {"name": name}
+        if collection_access is not None:
+            body["collection_access"] = dict(collection_access)
         if password is not None:
             body["password"] = password
         if admin_channels is not None:
@@ -207,9 +211,12 @@ class AdminClient(_Http):
     def delete_user(self, db: str, name: str) -> None:
         self._request("DELETE", f"/{db}/_user/{quote(name, safe='')}")
 
-    def put_role(self, db: str, name: str, *, admin_channels: Iterable[str] = ()) -> None:
-        self._request("PUT", f"/{db}/_role/{quote(name, safe='')}",
-                      json={"name": name, "admin_channels": list(admin_channels)})
+    def put_role(self, db: str, name: str, *, admin_channels: Iterable[str] = (),
+                 collection_access: Mapping[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"name": name, "admin_channels": list(admin_channels)}
+        if collection_access is not None:
+            body["collection_access"] = dict(collection_access)
+        self._request("PUT", f"/{db}/_role/{quote(name, safe='')}", json=body)
 
     def role(self, db: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/{db}/_role/{quote(name, safe='')}")
@@ -246,7 +253,8 @@ class AdminClient(_Http):
         starts right after a write may end before the write appears (as it would
         for Couchbase Lite). `request_plus` waits for the cache to catch up.
         """
-        since = self.database(db).get("update_seq", 0)
+        # `db` may be a keyspace (`db.scope.collection`): sequences are the database's, the feed the collection's.
+        since = self.database(db.split(".", 1)[0]).get("update_seq", 0)
         self._request("GET", f"/{db}/_changes", params={"request_plus": "true", "since": str(since),
                                                         "limit": "1"})
 

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from rig._errors import AdminApiError
+from rig.conformance.harness import Harness
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, CollectionSpec, DatabaseSpec, LocalGateway, PublicClient
 from rig.oracle import RoutingSpec, load
+from rig.oracle.check import Kind
 from rig.oracle.render import render_collections
 
 pytestmark = pytest.mark.gateway
@@ -85,3 +87,58 @@ def test_a_two_collection_spec_routes_grants_and_refuses_per_collection(
     phone.sync(timeout=60)
     assert sorted(phone.store.collection("shop.orders").docs) == ["o-ann", "o-ann-2", "o-bob"]  # clerks
     assert sorted(phone.store.collection("shop.notes").docs) == ["n-bob", "share-bob-ann"]  # the share
+
+
+def harness_db(admin: AdminClient, spec: RoutingSpec, sync_dir: Path, notes_function: str | None = None) -> str:
+    """A database for `spec` without principals (the harness makes them); `notes_function` replaces notes'."""
+    name = f"shop_{uuid.uuid4().hex[:8]}"
+    database = database_for(spec, name, sync_dir)
+    if notes_function is not None:
+        (sync_dir / "shop.notes.js").write_text(notes_function)
+    admin.create_database_from_spec(DatabaseSpec(name, collections=database.collections))
+    return name
+
+
+def run_shop_case(harness: Harness) -> None:
+    """The same history for every function: writes by REST and by device push in both collections."""
+    harness.create_principals()
+    assert harness.write("o-ann", {"type": "order", "owner": "ann"}, user="ann", collection="shop.orders")
+    harness.write("n-bob", {"type": "note", "owner": "bob", "text": "hi"}, user="bob", collection="shop.notes")
+    harness.write("n-forged", {"type": "note", "owner": "bob"}, user="ann", collection="shop.notes")
+    harness.write("o-in-notes", {"type": "order", "owner": "ann"}, user="ann", collection="shop.notes")
+    harness.write("s1", {"type": "share", "owner": "bob", "with": "carol"}, user="bob", collection="shop.notes")
+    ann = harness.device("ann")
+    ann.store.collection("shop.orders").put("o-ann-2", {"type": "order", "owner": "ann"})
+    ann.store.collection("shop.notes").put("n-ann", {"type": "note", "owner": "ann"})
+    harness.sync(ann)
+    for user in ("bob", "carol"):
+        harness.sync(harness.device(user))
+
+
+def test_the_harness_judges_a_two_collection_spec_per_collection(
+        collections_gateway: LocalGateway, collections_admin: AdminClient, tmp_path: Path) -> None:
+    spec = load(SHOP)
+    db = harness_db(collections_admin, spec, tmp_path)
+    harness = Harness(collections_admin, collections_gateway.public_url, db, spec)
+    run_shop_case(harness)
+    assert harness.findings() == []
+    assert harness.expected_rejections() == ["note.require_user({owner})", "type"]
+    assert harness.expected("carol") == {"shop.notes/n-bob", "shop.notes/s1"}  # the share, in notes only
+    assert harness.expected("bob") == {"shop.notes/n-bob", "shop.notes/s1"}  # bob is no clerk: no order
+    assert {"shop.orders/o-ann", "shop.orders/o-ann-2", "shop.notes/n-ann"} <= harness.expected("ann")
+    carol = harness.devices["carol-1"]
+    assert sorted(carol.store.collection("shop.notes").docs) == ["n-bob", "s1"]
+
+
+def test_the_harness_catches_a_collection_function_that_leaks_and_accepts_forged_writes(
+        collections_gateway: LocalGateway, collections_admin: AdminClient, tmp_path: Path) -> None:
+    spec = load(SHOP)
+    broken = "function (doc, oldDoc) { channel('!'); }"  # notes: public, no write rule, any type
+    db = harness_db(collections_admin, spec, tmp_path, notes_function=broken)
+    harness = Harness(collections_admin, collections_gateway.public_url, db, spec)
+    run_shop_case(harness)
+    kinds = {(f.kind, f.doc) for f in harness.findings()}
+    assert (Kind.WRITE_ACCEPTED, "shop.notes/n-forged") in kinds
+    assert (Kind.WRITE_ACCEPTED, "shop.notes/o-in-notes") in kinds
+    assert (Kind.LEAK, "shop.notes/n-ann") in kinds  # carol holds ann's note
+    assert not any(f.doc.startswith("shop.orders/") for f in harness.findings())  # orders' function is right

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rig._errors import ConfigError
-from rig.oracle import load, render
+from rig.oracle import World, load, render
 from rig.oracle.render import render_collections
 
 SHOP = Path(__file__).parents[2] / "data" / "collections" / "shop.toml"
@@ -54,3 +54,30 @@ def test_collections_sync_gateway_cannot_hold_are_refused_naming_the_key(
     path.write_text(BASE + types)
     with pytest.raises(ConfigError, match=rf"spec\.toml: {key.replace('.', '[.]')}: .*{message}"):
         load(path)
+
+
+def test_the_world_keeps_access_per_collection() -> None:
+    world = World(load(SHOP))
+    note, order = world.doc_id("shop.notes", "n-bob"), world.doc_id("shop.orders", "o-bob")
+    assert (note, world.collection_of(order)) == ("shop.notes/n-bob", "shop.orders")
+    bobs_note = world.apply_write(note, "1-a", {"type": "note", "owner": "bob"}, False)
+    bobs_order = world.apply_write(order, "1-b", {"type": "order", "owner": "bob"}, False)
+    assert bobs_note.channels == {"shop.notes:user.bob"}
+    assert bobs_order.channels == {"shop.orders:user.bob", "shop.orders:clerks"}
+    assert not world.sees("carol", bobs_note) and not world.sees("carol", bobs_order)
+    assert world.sees("ann", bobs_order) and world.why("ann", bobs_order) == "role.clerk.channels"
+    world.apply_write(world.doc_id("shop.notes", "s1"), "1-c", {"type": "share", "owner": "bob", "with": "carol"},
+                      False)
+    assert world.sees("carol", bobs_note)  # the share grants bob's channel in notes...
+    assert not world.sees("carol", bobs_order)  # ...and not in orders
+    assert world.why("carol", bobs_note) == "share.access (doc shop.notes/s1)"
+
+
+def test_the_world_refuses_a_type_outside_its_collection() -> None:
+    world = World(load(SHOP))
+    misplaced = world.decide(world.doc_id("shop.notes", "o1"), "ann", {"type": "order", "owner": "ann"}, False)
+    assert (misplaced.accepted, misplaced.rule) == (False, "type")
+    placed = world.decide(world.doc_id("shop.orders", "o1"), "ann", {"type": "order", "owner": "ann"}, False)
+    assert placed.accepted
+    with pytest.raises(ValueError, match="names none of the spec's collections"):
+        world.decide("o1", "ann", {"type": "order", "owner": "ann"}, False)
