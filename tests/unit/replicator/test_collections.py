@@ -195,3 +195,27 @@ def test_one_named_collection_alone_makes_3_3_collection_aware() -> None:
     assert peer.profiles()[0] == "getCollections"
     assert json.loads(peer.received[0].body)["collections"] == ["shop.orders"]
     assert all(r.properties.get("collection") == "0" for r in peer.received[1:])
+
+
+def test_a_continuous_replication_of_two_collections_saves_both_checkpoints_when_stopped() -> None:
+    store = store_for("4.1")
+    saved: dict[str, dict[str, Any]] = {}
+    peer = ScriptedPeer(gateway_answers(saved))
+    group, ours, _ = group_for("4.1", store, continuous=True)
+    rev = "18ef000000000000@SGSGSGSGSGSGSGSGSGSGSG"
+    run(group, peer, ours)
+    run(group, peer, ours, send=[
+        ({"Profile": "changes", "collection": "0"}, json.dumps([[3, "o1", rev]]).encode()),
+        ({"Profile": "rev", "id": "o1", "rev": rev, "sequence": "3", "collection": "0"}, b"{}"),
+        ({"Profile": "changes", "collection": "0"}, b"null"),
+        ({"Profile": "changes", "collection": "1"}, b"null"),
+    ])
+    assert group.state is ReplicatorState.RUNNING and group.caught_up  # continuous: it stays
+    store.collection("shop.notes").put("n1", {"n": 1})
+    group.local_changed()  # the app saved a note: the notes collection proposes it at once
+    run(group, peer, ours)
+    assert [r.properties["collection"] for r in peer.received if r.profile == "rev"] == ["1"]
+    group.stop()
+    run(group, peer, ours)
+    assert group.state is ReplicatorState.DONE
+    assert saved["0"]["remote"] == 3 and saved["1"]["local"] == 1
