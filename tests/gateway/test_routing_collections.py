@@ -23,7 +23,7 @@ from rig.oracle.check import Kind
 from rig.oracle.render import render_collections
 
 pytestmark = pytest.mark.gateway
-SHOP = Path(__file__).parent.parent / "data" / "collections" / "shop.toml"
+SHOP = Path(__file__).parents[2] / "gateway_config" / "routing" / "shop.toml"
 
 
 def database_for(spec: RoutingSpec, name: str, sync_dir: Path) -> DatabaseSpec:

@@ -10,7 +10,7 @@ from rig._errors import ConfigError
 from rig.oracle import World, load, render
 from rig.oracle.render import render_collections
 
-SHOP = Path(__file__).parents[2] / "data" / "collections" / "shop.toml"
+SHOP = Path(__file__).parents[3] / "gateway_config" / "routing" / "shop.toml"
 BASE = 'name = "x"\n[users.ann]\nchannels = ["a"]\n'
 
 
