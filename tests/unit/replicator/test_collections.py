@@ -12,17 +12,50 @@ import json
 from typing import Any
 
 import pytest
-from test_releases import ScriptedPeer, store_for
 
-from rig.blip import BlipConnection, ErrorResponse, Request
+from rig.blip import BlipConnection, ErrorResponse, Request, Response
 from rig.replicator import EventKind, LocalStore, ReplicationEvent, ReplicatorConfig
 from rig.replicator.checkpoint import collection_checkpoint_id
-from rig.replicator.clients import RELEASES
+from rig.replicator.clients import RELEASES, client_release
 from rig.replicator.collection_group import CollectionsReplicator
 from rig.replicator.replicator import Replicator, ReplicatorState
 from rig.replicator.store import normalize_collection
+from rig.replicator.versions import HybridClock
 
 TWO = ("shop.orders", "shop.notes")
+
+
+class ScriptedPeer:
+    """The gateway's end (as in test_releases.py, kept here so the module stands alone): records every
+    request, answers it from `answers` (properties, body) or not at all (None), records error replies."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.blip = BlipConnection()
+        self.answers = answers
+        self.received: list[Request] = []
+        self.replies: list[Response] = []
+        self.errors: list[ErrorResponse] = []
+
+    def profiles(self) -> list[str]:
+        return [r.profile for r in self.received]
+
+    def take(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            for event in self.blip.receive_frame(frame):
+                if isinstance(event, Response):
+                    self.replies.append(event)
+                elif isinstance(event, ErrorResponse):
+                    self.errors.append(event)
+                else:
+                    self.received.append(event)
+                    answer = self.answers.get(event.profile, lambda r: (None, b""))(event)
+                    if not event.no_reply and answer is not None:
+                        self.blip.send_response(event.number, answer[0], answer[1])
+
+
+def store_for(release: str) -> LocalStore:
+    return LocalStore(client_release(release).versioning, source_id="DEVICEDEVICEDEVICEDEVI",
+                      clock=HybridClock(lambda: 0x18EE000000000000))
 
 
 def group_for(release: str, store: LocalStore, collections: tuple[str, ...] = TWO,
@@ -148,26 +181,9 @@ def test_a_missing_collection_fails_the_whole_replication_before_any_starts() ->
     assert any(e.kind is EventKind.ERROR for e in events)
 
 
-class ErrorRecordingPeer(ScriptedPeer):
-    def __init__(self, answers: dict[str, Any]) -> None:
-        super().__init__(answers)
-        self.errors: list[ErrorResponse] = []
-
-    def take(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            events = self.blip.receive_frame(frame)
-            self.errors += [e for e in events if isinstance(e, ErrorResponse)]
-            for event in events:
-                if isinstance(event, Request):
-                    self.received.append(event)
-                    answer = self.answers.get(event.profile, lambda r: (None, b""))(event)
-                    if not event.no_reply and answer is not None:
-                        self.blip.send_response(event.number, answer[0], answer[1])
-
-
 def test_a_request_naming_no_collection_is_refused_and_a_short_reply_fails() -> None:
     store = store_for("3.4")
-    peer = ErrorRecordingPeer(gateway_answers({}))
+    peer = ScriptedPeer(gateway_answers({}))
     group, ours, _ = group_for("3.4", store)
     run(group, peer, ours, send=[({"Profile": "changes"}, b"[]")])
     assert [(e.code, e.domain) for e in peer.errors] == [(400, "BLIP")]
