@@ -60,6 +60,22 @@ def local_gateway(sg_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     gw.stop()
 
 
+@pytest.fixture(scope="session")
+def collections_gateway(sg_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+    """A real Sync Gateway in persistent config (what named collections need), in-memory rosmar."""
+    gw = LocalGateway(sg_binary, tmp_path_factory.mktemp("gateway-pc"), databases=[], persistent_config=True)
+    gw.start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="session")
+def collections_admin(collections_gateway: LocalGateway) -> Iterator[AdminClient]:
+    client = AdminClient(collections_gateway.admin_url, collections_gateway.metrics_url)
+    yield client
+    client.close()
+
+
 _docker_problem: list[str | None] = []
 
 

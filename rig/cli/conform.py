@@ -91,8 +91,14 @@ def _conform(args: argparse.Namespace) -> int:
     from rig.oracle.report import run_text, side_by_side
 
     spec_path: Path = args.routing or default_spec_path()
-    load(spec_path)  # fail early, naming the file and key
-    if args.sync_function is not None and not args.sync_function.is_file():
+    spec = load(spec_path)  # fail early, naming the file and key
+    if spec.collections != ("_default",) and args.sync_function is not None:
+        # Named collections: a folder with one function per collection, `<scope.name>.js`.
+        missing = [c for c in spec.collections if not (args.sync_function / f"{c}.js").is_file()]
+        if missing:
+            raise ConfigError(f"--sync-function: {args.sync_function}: the spec's collections need a folder "
+                              f"with {', '.join(f'{c}.js' for c in missing)}")
+    elif args.sync_function is not None and not args.sync_function.is_file():
         raise ConfigError(f"--sync-function: {args.sync_function}: no such file")
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")

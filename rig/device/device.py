@@ -55,6 +55,8 @@ class VirtualDevice:
     subprotocols: tuple[str, ...] | None = None
     """Sub-protocols to offer; None: what the release offers for the replication's direction."""
     channels: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ("_default",)
+    """Collections replicated: `_default` and/or `scope.name` (each kept apart in `store.collection(name)`)."""
     connect_timeout: float = 30.0
     checkpoint_interval: float = 5.0
     session: SyncSession | None = None
@@ -91,7 +93,7 @@ class VirtualDevice:
                                                connect_to=self.via)
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
                                   channels=self.channels, checkpoint_interval=self.checkpoint_interval,
-                                  release=release, database_uuid=self.device_uuid)
+                                  release=release, database_uuid=self.device_uuid, collections=self.collections)
         self.session = SyncSession(transport, self.store, config, observer=observer)
         try:
             return self.session.run(timeout=timeout, stop=stop)

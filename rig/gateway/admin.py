@@ -113,21 +113,32 @@ class AdminClient(_Http):
     def create_database_from_spec(self, spec: Any, *, server: str | None = None) -> None:
         """Create a database from a :class:`rig.gateway.DatabaseSpec` with the repo's template.
 
+        `server=""` (or a spec with named collections) is for a persistent-config gateway: no `server` key.
+
         The sync function goes inline, intact whatever it holds (see :func:`config_json`), after
         the gateway has compiled it once (SyncFunctionRefused names the file when it cannot)."""
         config = database_config(spec, server=server or storage_url(None))
+        if server == "" or spec.collections:
+            # A persistent-config gateway (the only kind that takes named collections) keeps its
+            # databases on its bootstrap store and refuses a `server` of their own.
+            config.pop("server")
         users = config.pop("users", {})
         roles = config.pop("roles", {})
         origin = str(spec.sync_function) if spec.sync_function is not None else "the default sync function"
-        self.check_sync_function(str(config["sync"]), origin)
+        if "sync" in config:
+            self.check_sync_function(str(config["sync"]), origin)
+        for coll in spec.collections:  # named collections: each its own function, if any
+            if coll.sync_function is not None:
+                origin = str(coll.sync_function)
+                self.check_sync_function(coll.sync_function.read_text(), origin)
         try:
             self._put_config(f"/{spec.name}/", config)
         except AdminApiError as exc:  # a persistent-config gateway compiles it here
             if exc.status == 400 and "sync function" in exc.body:
                 raise SyncFunctionRefused(origin, _refusal(exc.body)) from None
             raise
-        for role, fields in roles.items():
-            self.put_role(spec.name, role, **fields)
+        for role, fields in roles.items():  # as given: `admin_channels`, or `collection_access` for named collections
+            self._request("PUT", f"/{spec.name}/_role/{quote(role, safe='')}", json={"name": role, **fields})
         for user, fields in users.items():
             self._request("PUT", f"/{spec.name}/_user/{quote(user, safe='')}", json={"name": user, **fields})
 
@@ -175,8 +186,12 @@ class AdminClient(_Http):
     # Users, roles, sessions ------------------------------------------------------------------
     def put_user(self, db: str, name: str, *, password: str | None = None,
                  admin_channels: Iterable[str] | None = None, admin_roles: Iterable[str] | None = None,
-                 disabled: bool | None = None, email: str | None = None) -> None:
+                 disabled: bool | None = None, email: str | None = None,
+                 collection_access: Mapping[str, Any] | None = None) -> None:
+        """`collection_access`: `{scope: {collection: {"admin_channels": [...]}}}` for named collections."""
         body: dict[str, Any] = {"name": name}
+        if collection_access is not None:
+            body["collection_access"] = dict(collection_access)
         if password is not None:
             body["password"] = password
         if admin_channels is not None:
@@ -196,9 +211,12 @@ class AdminClient(_Http):
     def delete_user(self, db: str, name: str) -> None:
         self._request("DELETE", f"/{db}/_user/{quote(name, safe='')}")
 
-    def put_role(self, db: str, name: str, *, admin_channels: Iterable[str] = ()) -> None:
-        self._request("PUT", f"/{db}/_role/{quote(name, safe='')}",
-                      json={"name": name, "admin_channels": list(admin_channels)})
+    def put_role(self, db: str, name: str, *, admin_channels: Iterable[str] = (),
+                 collection_access: Mapping[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"name": name, "admin_channels": list(admin_channels)}
+        if collection_access is not None:
+            body["collection_access"] = dict(collection_access)
+        self._request("PUT", f"/{db}/_role/{quote(name, safe='')}", json=body)
 
     def role(self, db: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/{db}/_role/{quote(name, safe='')}")
@@ -235,7 +253,8 @@ class AdminClient(_Http):
         starts right after a write may end before the write appears (as it would
         for Couchbase Lite). `request_plus` waits for the cache to catch up.
         """
-        since = self.database(db).get("update_seq", 0)
+        # `db` may be a keyspace (`db.scope.collection`): sequences are the database's, the feed the collection's.
+        since = self.database(db.split(".", 1)[0]).get("update_seq", 0)
         self._request("GET", f"/{db}/_changes", params={"request_plus": "true", "since": str(since),
                                                         "limit": "1"})
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 
 from rig._errors import GatewayError, GatewayStartError
-from rig.gateway.config import DatabaseSpec, Interfaces, render, storage_url
+from rig.gateway.admin import AdminClient
+from rig.gateway.config import DatabaseSpec, Interfaces, render, render_startup, storage_url
 
 _LIVE: weakref.WeakSet[LocalGateway] = weakref.WeakSet()
 
@@ -39,8 +40,11 @@ class LocalGateway:
     def __init__(self, binary: Path, run_dir: Path, *, databases: list[DatabaseSpec] | None = None,
                  data_dir: Path | None = None, host: str = "127.0.0.1",
                  ports: tuple[int, int, int] | None = None, extra_args: list[str] | None = None,
-                 log_level: str | None = None, config_root: Path | None = None) -> None:
+                 log_level: str | None = None, config_root: Path | None = None,
+                 persistent_config: bool = False) -> None:
         self.binary = binary
+        self.persistent_config = persistent_config
+        """Persistent config (databases made over the admin API after start): what named collections need."""
         self.run_dir = run_dir
         self.databases = databases if databases is not None else [DatabaseSpec()]
         self.data_dir = data_dir
@@ -87,8 +91,11 @@ class LocalGateway:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = render(self.databases, self.interfaces, data_dir=self.data_dir,
-                        sync_dir=self.run_dir, config_root=self.config_root, log_level=self.log_level)
+        if self.persistent_config:
+            config = render_startup(self.interfaces, data_dir=self.data_dir, log_level=self.log_level)
+        else:
+            config = render(self.databases, self.interfaces, data_dir=self.data_dir,
+                            sync_dir=self.run_dir, config_root=self.config_root, log_level=self.log_level)
         self.config_path.write_text(json.dumps(config, indent=2))
         log = self.log_path.open("ab")
         try:
@@ -114,6 +121,8 @@ class LocalGateway:
                         log_tail=self.log_tail(30),
                     )
                 try:
+                    if self.persistent_config and pending and client.get("/_ping").status_code == 200:
+                        self._create_databases(client)
                     pending = [name for name in pending
                                if client.get(f"/{name}/").json().get("state") != "Online"]
                     if not pending and client.get("/_ping").status_code == 200:
@@ -126,6 +135,16 @@ class LocalGateway:
                         log_tail=self.log_tail(30),
                     )
                 time.sleep(0.1)
+
+    def _create_databases(self, client: httpx.Client) -> None:
+        """Persistent config: create over REST the databases the gateway does not hold yet (on disk it keeps them)."""
+        admin = AdminClient(self.admin_url)
+        try:
+            for spec in self.databases:
+                if client.get(f"/{spec.name}/").status_code == 404:
+                    admin.create_database_from_spec(spec, server="")
+        finally:
+            admin.close()
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`; the whole process group goes."""

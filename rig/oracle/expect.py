@@ -5,6 +5,13 @@ happened, decides whether a write must be accepted (:meth:`World.decide`) and
 answers, for any user, which channels they hold now and through which rule
 (:meth:`World.grants`), whether they may see a revision now (:meth:`World.sees`)
 and whether they ever could (:meth:`World.ever_visible`).
+
+A spec whose types live in named collections (docs/clients.md, "Named collections") is replayed
+with documents named ``scope.name/docID`` and channels named ``scope.name:channel``: Sync Gateway
+keeps channel access per collection, so a user's and a role's static channels (and the public
+channel and ``*``) hold in every collection, an ``access()`` grant only in the collection of the
+document that makes it, and a document is routed by its collection's types only (any other type
+there is rejected, rule ``type``). A spec without collections keeps plain names.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rig.oracle.routing import PUBLIC, STAR, RoutingSpec
+from rig.oracle.routing import DEFAULT_COLLECTION, PUBLIC, STAR, RoutingSpec
 
 Grants = dict[str, frozenset[str]]
 """channel -> the rules that give it (``user.ann.channels``, ``role.lead.channels``, ``membership.access``...)."""
@@ -66,6 +73,8 @@ class World:
 
     def __init__(self, spec: RoutingSpec) -> None:
         self.spec = spec
+        self.named = spec.collections != (DEFAULT_COLLECTION,)
+        """Named collections: qualified document and channel names (module docstring)."""
         self.step = 0
         self.users: dict[str, _User] = {u.name: _User(u.channels, u.roles) for u in spec.users.values()}
         self.roles: dict[str, tuple[str, ...]] = {r.name: r.channels for r in spec.roles.values()}
@@ -76,6 +85,26 @@ class World:
         self._grants_cache: dict[str, tuple[int, Grants]] = {}
         """user -> (step, grants): every change of state moves the step first, so a cached answer is current."""
         self._refresh()
+
+    # Collections ------------------------------------------------------------------------------
+    def doc_id(self, collection: str, doc_id: str) -> str:
+        """The name the world gives a document of `collection`."""
+        return f"{collection}/{doc_id}" if self.named else doc_id
+
+    def collection_of(self, doc: str) -> str:
+        if not self.named:
+            return DEFAULT_COLLECTION
+        collection, slash, _ = doc.partition("/")
+        if not slash or collection not in self.spec.collections:
+            raise ValueError(f"document {doc!r} names none of the spec's collections {self.spec.collections}")
+        return collection
+
+    def _everywhere(self, channel: str) -> list[str]:
+        """A static channel: in every collection."""
+        return [f"{c}:{channel}" for c in self.spec.collections] if self.named else [channel]
+
+    def _in(self, collection: str, channel: str) -> str:
+        return f"{collection}:{channel}" if self.named else channel
 
     # Principals ------------------------------------------------------------------------------
     def put_user(self, name: str, channels: tuple[str, ...], roles: tuple[str, ...], disabled: bool) -> None:
@@ -128,13 +157,15 @@ class World:
         if not self.active(user):
             return {}
         state = self.users[user]
-        found: dict[str, set[str]] = {PUBLIC: {"public"}}
+        found: dict[str, set[str]] = {c: {"public"} for c in self._everywhere(PUBLIC)}
         for channel in state.channels:
-            found.setdefault(channel, set()).add(f"user.{user}.channels")
+            for name in self._everywhere(channel):
+                found.setdefault(name, set()).add(f"user.{user}.channels")
         roles = self.user_roles(user)
         for role in roles:
             for channel in self.roles.get(role, ()):
-                found.setdefault(channel, set()).add(f"role.{role}.channels")
+                for name in self._everywhere(channel):
+                    found.setdefault(name, set()).add(f"role.{role}.channels")
         targets = {user, *(f"role:{r}" for r in roles)}
         for doc_id in self._granting:
             for target, channel, rule in self.current[doc_id].access:
@@ -143,8 +174,14 @@ class World:
         return {c: frozenset(s) for c, s in found.items()}
 
     @staticmethod
-    def _visible(grants: Mapping[str, object], channels: frozenset[str]) -> bool:
-        return STAR in grants or any(c in grants for c in channels)
+    def _star(channel: str) -> str:
+        """The `*` that covers `channel` (per collection when qualified)."""
+        collection, colon, _ = channel.partition(":")
+        return f"{collection}:{STAR}" if colon else STAR
+
+    @classmethod
+    def _visible(cls, grants: Mapping[str, object], channels: frozenset[str]) -> bool:
+        return STAR in grants or any(c in grants or cls._star(c) in grants for c in channels)
 
     def sees(self, user: str, revision: Revision) -> bool:
         return self._visible(self.grants(user), revision.channels)
@@ -154,6 +191,9 @@ class World:
         grants = self.grants(user)
         if STAR in grants:
             return ", ".join(sorted(grants[STAR]))
+        stars = {self._star(c) for c in revision.channels} & set(grants)
+        if stars:
+            return ", ".join(sorted({rule for star in stars for rule in grants[star]}))
         rules = sorted({rule for c in revision.channels if c in grants for rule in grants[c]})
         return ", ".join(rules)
 
@@ -195,7 +235,8 @@ class World:
                 and old.get(spec.type_field) != body.get(spec.type_field):
             return Decision(False, "type")
         doc_type = spec.doc_type(src)
-        if doc_type is None:
+        collection = self.collection_of(doc)
+        if doc_type is None or doc_type.collection != collection:
             return Decision(False, "type")
         applied: list[str] = []
         if not deleted and old is not None and body is not None:
@@ -215,6 +256,8 @@ class World:
             applied.append(name)
             held: set[str] | Mapping[str, object] = (
                 {writer} if rule.kind == "user" else grants if rule.kind == "access" else roles)
+            if rule.kind == "access":
+                values = [self._in(collection, v) for v in values]  # access in this document's collection
             if not any(v in held for v in values):
                 return Decision(False, name)
         if writer is None:
@@ -229,18 +272,22 @@ class World:
         old = self.live_body(doc)
         src = old if deleted else body
         doc_type = spec.doc_type(src)
+        collection = self.collection_of(doc)
+        if doc_type is not None and doc_type.collection != collection:
+            doc_type = None  # not a type of this collection: it routes nowhere (the gateway refuses it)
         access: list[tuple[str, str, str]] = []
         roles: list[tuple[str, str, str]] = []
         if not deleted and doc_type is not None and body is not None:
             for grant in doc_type.access:
                 rule = doc_type.rule("access")
-                access += [(t, c, rule) for t in grant.to.expand(body) for ch in grant.channels
-                           for c in ch.expand(body)]
+                access += [(t, self._in(collection, c), rule) for t in grant.to.expand(body)
+                           for ch in grant.channels for c in ch.expand(body)]
             for role_grant in doc_type.roles:
                 rule = doc_type.rule("roles")
                 roles += [(t, r, rule) for t in role_grant.to.expand(body) for rt in role_grant.roles
                           for r in rt.expand(body)]
-        revision = Revision(doc, rev, None if deleted else body, deleted, spec.channels_of(src),
+        channels = frozenset(self._in(collection, c) for c in spec.channels_of(src)) if doc_type else frozenset()
+        revision = Revision(doc, rev, None if deleted else body, deleted, channels,
                             doc_type.name if doc_type else None, self.step, device, tuple(access), tuple(roles))
         had_grants = doc in self._granting
         self.current[doc] = revision

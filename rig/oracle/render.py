@@ -108,11 +108,23 @@ def _type_block(doc_type: DocType) -> str:
     return "\n".join(lines)
 
 
-def render(spec: RoutingSpec) -> str:
-    """The sync function for `spec`, as JavaScript source."""
+def render(spec: RoutingSpec, collection: str | None = None) -> str:
+    """The sync function for `spec` (of one `collection`, for a spec with named collections), as JavaScript.
+
+    A collection's function knows only the types that live there: a document of another type
+    written to it is rejected (rule ``type``)."""
+    if collection is None:
+        if len(spec.collections) > 1:
+            raise ValueError(f"spec {spec.name!r} has {len(spec.collections)} collections: render each "
+                             "(render_collections)")
+        collection = spec.collections[0]
+    types = spec.types_in(collection)
+    if not types:
+        raise ValueError(f"spec {spec.name!r} has no type in collection {collection!r}")
     field = _js(spec.type_field)
+    where = "" if collection == "_default" else f", collection {collection}"
     head = [
-        f"// Rendered from the routing spec {spec.name!r} by rig.oracle.render; do not edit by hand.",
+        f"// Rendered from the routing spec {spec.name!r}{where} by rig.oracle.render; do not edit by hand.",
         "function (doc, oldDoc, meta) {",
         _HELPERS.rstrip("\n"),
         "  var live = !doc._deleted;",
@@ -122,6 +134,12 @@ def render(spec: RoutingSpec) -> str:
         f"  var type = src[{field}];",
         f"  if (live && oldLive && oldDoc[{field}] !== doc[{field}]) {{ throw({{forbidden: \"type\"}}); }}",
     ]
-    blocks = [_type_block(t) for t in spec.types.values()]
+    blocks = [_type_block(t) for t in types.values()]
     tail = ['  throw({forbidden: "type"});', "}", ""]
     return "\n".join([*head, *blocks, *tail])
+
+
+def render_collections(spec: RoutingSpec) -> dict[str, str]:
+    """One sync function per collection of `spec` (`{"_default": ...}` for a spec without collections)."""
+    return {collection: render(spec, collection) for collection in spec.collections}
+

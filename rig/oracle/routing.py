@@ -90,6 +90,9 @@ class WriteRule:
         return f"require_{self.kind}({self.value.text})"
 
 
+DEFAULT_COLLECTION = "_default"
+
+
 @dataclass(frozen=True, slots=True)
 class DocType:
     name: str
@@ -98,6 +101,10 @@ class DocType:
     roles: tuple[RoleGrant, ...] = ()
     require: tuple[WriteRule, ...] = ()
     immutable: tuple[str, ...] = ()
+    collection: str = DEFAULT_COLLECTION
+    """Where documents of this type live: `_default` or `scope.name`. The collection's sync function
+    routes them; its `access()` grants give channels in that collection only (Sync Gateway keeps
+    channel access per collection), its `role()` grants hold database-wide."""
 
     def rule(self, suffix: str) -> str:
         return f"{self.name}.{suffix}"
@@ -127,6 +134,25 @@ class RoutingSpec:
             return None
         value = body.get(self.type_field)
         return self.types.get(value) if isinstance(value, str) else None
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The collections the spec's types live in, in order of first use."""
+        return tuple(dict.fromkeys(t.collection for t in self.types.values()))
+
+    def types_in(self, collection: str) -> dict[str, DocType]:
+        return {name: t for name, t in self.types.items() if t.collection == collection}
+
+    def channel_fields(self, principal: Principal) -> dict[str, Any]:
+        """A user's or role's static channels as Sync Gateway's principal config takes them: `admin_channels`
+        for the default collection; for named collections the same channels in each (`collection_access`)."""
+        if self.collections == (DEFAULT_COLLECTION,):
+            return {"admin_channels": list(principal.channels)}
+        access: dict[str, dict[str, Any]] = {}
+        for collection in self.collections:
+            scope, _, name = collection.partition(".")
+            access.setdefault(scope, {})[name] = {"admin_channels": list(principal.channels)}
+        return {"collection_access": access}
 
     def channels_of(self, body: Mapping[str, Any] | None) -> frozenset[str]:
         doc_type = self.doc_type(body)
@@ -206,6 +232,7 @@ def parse(data: dict[str, Any], reader: _Reader) -> RoutingSpec:
     if not types_table:
         raise reader.fail("types", "at least one document type is required")
     types = {name: _doc_type(reader, name, body) for name, body in types_table.items()}
+    _check_collections(reader, types)
     return RoutingSpec(name=reader.string(data, "", "name"), type_field=reader.string(data, "", "type_field", "type"),
                        types=types, users=users, roles=roles,
                        description=reader.string(data, "", "description", ""), source=reader.path)
@@ -230,7 +257,15 @@ def _doc_type(reader: _Reader, name: str, body: Any) -> DocType:
     if not _NAME.match(name):
         raise reader.fail(key, "invalid type name")
     table = reader.table(body, key)
-    reader.only(table, key, {"channels", "access", "roles", "require", "immutable"})
+    reader.only(table, key, {"channels", "access", "roles", "require", "immutable", "collection"})
+    collection = reader.string(table, key, "collection", DEFAULT_COLLECTION)
+    if collection == "_default._default":
+        collection = DEFAULT_COLLECTION
+    scope, dot, coll = collection.partition(".")
+    if collection != DEFAULT_COLLECTION and (not dot or not _NAME.match(scope) or not _NAME.match(coll)
+                                             or "." in coll or scope == DEFAULT_COLLECTION):
+        raise reader.fail(f"{key}.collection",
+                          f"expected SCOPE.NAME in a named scope (or _default), got {collection!r}")
     channels = tuple(reader.template(t, f"{key}.channels[{i}]", channel=True)
                      for i, t in enumerate(reader.strings(table, key, "channels")))
     if not channels:
@@ -270,4 +305,17 @@ def _doc_type(reader: _Reader, name: str, body: Any) -> DocType:
             raise reader.fail(f"{rkey}.{kind}", "expected a string")
         require.append(WriteRule(kind, reader.template(value, f"{rkey}.{kind}", channel=False)))
     immutable = reader.strings(table, key, "immutable")
-    return DocType(name, channels, tuple(access), tuple(roles), tuple(require), tuple(immutable))
+    return DocType(name, channels, tuple(access), tuple(roles), tuple(require), tuple(immutable), collection)
+
+
+def _check_collections(reader: _Reader, types: dict[str, DocType]) -> None:
+    """What Sync Gateway can hold: the default collection alone, or named collections in one scope."""
+    where = {t.collection: name for name, t in types.items()}
+    if DEFAULT_COLLECTION in where and len(where) > 1:
+        raise reader.fail(f"types.{where[DEFAULT_COLLECTION]}.collection",
+                          "the default collection cannot sit beside named ones (a database with named "
+                          "collections has no default collection); give every type a collection")
+    scopes = {c.partition(".")[0] for c in where}
+    if len(scopes) > 1:
+        raise reader.fail("types", f"collections in {len(scopes)} scopes ({', '.join(sorted(scopes))}); "
+                          "Sync Gateway takes one named scope per database")

@@ -15,6 +15,15 @@ def checkpoint_id(device_uuid: str, remote_url: str, channels: tuple[str, ...] =
     return "cp-" + base64.b64encode(hashlib.sha1(key.encode(), usedforsecurity=False).digest()).decode()
 
 
+def collection_checkpoint_id(base_id: str, collection: str, *, push: bool, pull: bool) -> str:
+    """The checkpoint ID of a named collection: as LiteCore (`Checkpointer::docIDForUUID`), the default
+    collection keeps the ID it always had, a named one hashes in its name and the push/pull modes with SHA-256."""
+    if collection == "_default":
+        return base_id
+    key = json.dumps([base_id, collection, pull, push], separators=(",", ":"))
+    return "cp-" + base64.b64encode(hashlib.sha256(key.encode()).digest()).decode()
+
+
 class _Row:
     __slots__ = ("done", "seq")
 

@@ -29,10 +29,12 @@ class ClientRelease:
     name: str
     versioning: Versioning
     collections_first: bool
-    """Starts with `getCollections` (then `collection=0` on every message) instead of legacy `getCheckpoint`."""
+    """Starts with `getCollections` (then `collection=0` on every message) instead of legacy `getCheckpoint`,
+    even for the default collection alone. Every release does so for named collections (LiteCore 3.1+)."""
     reads_checkpoint_rev_property: bool
     """Looks for `rev` in each `getCollections` entry where Sync Gateway puts `_rev`: the first `setCheckpoint`
-    over an existing checkpoint then fails 409, and the device re-reads with `getCheckpoint` and saves again."""
+    over an existing checkpoint then fails 409, and the device re-reads with `getCheckpoint` and saves again.
+    Every release that sends `getCollections` does (3.3 too, when it replicates named collections)."""
     waits_for_checkpoint_without_local: bool
     """Waits for the remote checkpoint before replicating even when it holds no local checkpoint."""
     v4_first_when_push_only: bool
@@ -55,7 +57,7 @@ class ClientRelease:
 
 
 RELEASES: dict[str, ClientRelease] = {
-    "3.3": ClientRelease("3.3", Versioning.REV_TREES, collections_first=False, reads_checkpoint_rev_property=False,
+    "3.3": ClientRelease("3.3", Versioning.REV_TREES, collections_first=False, reads_checkpoint_rev_property=True,
                          waits_for_checkpoint_without_local=False, v4_first_when_push_only=False),
     "3.4": ClientRelease("3.4", Versioning.REV_TREES, collections_first=True, reads_checkpoint_rev_property=True,
                          waits_for_checkpoint_without_local=True, v4_first_when_push_only=True),

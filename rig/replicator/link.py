@@ -33,6 +33,8 @@ class ReplicationEvent:
     rev: str = ""
     detail: str = ""
     body: bytes = b""
+    collection: str = "_default"
+    """The collection (`_default` or `scope.name`) the document lives in."""
 
 
 @dataclass(slots=True)
@@ -58,10 +60,13 @@ Observer = Callable[[ReplicationEvent], None]
 class Link:
     """Sends requests, remembers who awaits each reply, and reports events."""
 
-    def __init__(self, blip: BlipConnection, store: LocalStore, observer: Observer | None) -> None:
+    def __init__(self, blip: BlipConnection, store: LocalStore, observer: Observer | None, *,
+                 stats: ReplicationStats | None = None, collection_name: str = "_default") -> None:
         self.blip = blip
         self.store = store
-        self.stats = ReplicationStats()
+        self.stats = stats if stats is not None else ReplicationStats()
+        """Shared by the collections of one replication (one connection, one set of counters)."""
+        self.collection_name = collection_name
         self._observer = observer
         self._awaiting: dict[int, ReplyHandler] = {}
         self.collection: str | None = None
@@ -78,6 +83,9 @@ class Link:
         if on_reply is not None:
             self._awaiting[number] = on_reply
         return number
+
+    def awaits(self, number: int) -> bool:
+        return number in self._awaiting
 
     def deliver_reply(self, reply: Response | ErrorResponse) -> bool:
         handler = self._awaiting.pop(reply.number, None)
@@ -97,4 +105,4 @@ class Link:
             key = detail.split(":", 1)[0]
             self.stats.errors_by_status[key] = self.stats.errors_by_status.get(key, 0) + 1
         if self._observer is not None:
-            self._observer(ReplicationEvent(kind, doc_id, rev, detail, body))
+            self._observer(ReplicationEvent(kind, doc_id, rev, detail, body, self.collection_name))

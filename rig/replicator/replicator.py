@@ -34,6 +34,24 @@ CHECKPOINT_INTERVAL_S = 5.0
 _PEER_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
+def collections_request(database_uuid: str, checkpoint_ids: list[str],
+                        collections: tuple[str, ...]) -> tuple[dict[str, str], bytes]:
+    """`getCollections` (LiteCore `Replicator::getCollections`): one checkpoint ID per collection, in order."""
+    body = {"checkpoint_ids": checkpoint_ids, "collections": list(collections)}
+    return {"Profile": "getCollections", "uuid": database_uuid}, json.dumps(body, separators=(",", ":")).encode()
+
+
+def collection_entries(reply: Response | ErrorResponse, collections: tuple[str, ...]) -> list[Any]:
+    """The `getCollections` reply: one entry per collection asked for (a checkpoint, `{}`, or null)."""
+    if isinstance(reply, ErrorResponse):
+        raise ReplicationError(f"getCollections failed: {reply.domain} {reply.code} {reply.message}")
+    entries = json.loads(reply.body) if reply.body else None
+    if not isinstance(entries, list) or len(entries) != len(collections):
+        raise RemoteDataError(f"getCollections answered {entries!r} for {len(collections)} collection(s)",
+                              profile="getCollections")
+    return entries
+
+
 class ReplicatorState(Enum):
     STARTING = "starting"
     RUNNING = "running"
@@ -56,23 +74,23 @@ class ReplicatorConfig:
     database_uuid: str = ""
     """The local database's public UUID, sent with `getCollections` (Sync Gateway ignores it)."""
     collections: tuple[str, ...] = ("_default",)
-    """Collections replicated in collection-aware mode. Only the default collection is implemented:
-    several would take one Link (collection index), puller, pusher and checkpoint each."""
+    """Collections replicated: `_default` and/or `scope.name`. A Replicator runs one; several run as
+    `rig.replicator.collections.CollectionsReplicator` (one Replicator each on one connection)."""
 
 
 class Replicator:
     def __init__(self, blip: BlipConnection, store: LocalStore, config: ReplicatorConfig, *,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, stats: ReplicationStats | None = None) -> None:
         if not (config.push or config.pull):
             raise ValueError("a replicator must push, pull, or both")
         if config.release.uses_version_vectors != store.uses_version_vectors:
             raise ValueError(f"a Couchbase Lite {config.release} replicator needs a {config.release.versioning.value} "
                              f"database, not {store.versioning.value}")
-        if config.collections != ("_default",):
-            raise ValueError("only the default collection is implemented")
+        if len(config.collections) != 1:
+            raise ValueError("a Replicator runs one collection; CollectionsReplicator runs several")
         self.config = config
-        self.link = Link(blip, store, observer)
+        self.link = Link(blip, store, observer, stats=stats, collection_name=config.collections[0])
         self.state = ReplicatorState.STARTING
         self.error: str | None = None
         self.failure: ReplicationError | None = None
@@ -93,6 +111,12 @@ class Replicator:
         return self.link.stats
 
     @property
+    def collection_aware(self) -> bool:
+        """`getCollections` first: always from 3.4/4.1; in 3.x whenever it is not the default collection alone
+        (LiteCore `Options::collectionAware`)."""
+        return self.config.release.collections_first or self.config.collections != ("_default",)
+
+    @property
     def finished(self) -> bool:
         return self.state in (ReplicatorState.DONE, ReplicatorState.FAILED)
 
@@ -106,10 +130,9 @@ class Replicator:
     # Driving ---------------------------------------------------------------------------------
     def start(self) -> None:
         release, cp = self.config.release, self.config.checkpoint_id
-        if release.collections_first:
-            body = {"checkpoint_ids": [cp], "collections": list(self.config.collections)}
-            self.link.request({"Profile": "getCollections", "uuid": self.config.database_uuid},
-                              json.dumps(body, separators=(",", ":")).encode(), on_reply=self._on_collections)
+        if self.collection_aware:
+            self.link.request(*collections_request(self.config.database_uuid, [cp], self.config.collections),
+                              on_reply=self._on_collections)
         elif release.waits_for_checkpoint_without_local or cp in self.link.store.checkpoints:
             self.link.request({"Profile": "getCheckpoint", "client": cp}, on_reply=self._on_checkpoint)
         else:
@@ -182,20 +205,20 @@ class Replicator:
 
     # Checkpoints -----------------------------------------------------------------------------
     def _on_collections(self, reply: Response | ErrorResponse) -> None:
-        if isinstance(reply, ErrorResponse):
-            raise ReplicationError(f"getCollections failed: {reply.domain} {reply.code} {reply.message}")
-        entries = json.loads(reply.body) if reply.body else None
-        if not isinstance(entries, list) or len(entries) != len(self.config.collections):
-            raise RemoteDataError(f"getCollections answered {entries!r} for {len(self.config.collections)} "
-                                  "collection(s)", profile="getCollections")
-        entry = entries[0]
+        self.accept_collection(collection_entries(reply, self.config.collections)[0], 0)
+
+    def accept_collection(self, entry: dict[str, Any] | None, index: int) -> None:
+        """This collection's entry of the `getCollections` reply (at `index`): its checkpoint, then replicate."""
         if entry is None:
-            raise ReplicationError(f"Collection {self.config.collections[0]} is not found on the remote server")
+            raise ReplicationError(f"Collection '{self.config.collections[0]}' is not found on the remote server")
+        if not isinstance(entry, dict):
+            raise RemoteDataError(f"getCollections entry {index} is {entry!r}, not a checkpoint",
+                                  profile="getCollections")
         remote = {k: v for k, v in dict(entry).items() if k not in ("_rev", "rev")}
         # Sync Gateway puts the revision inside as `_rev`; LiteCore 3.4/4.1 look for `rev`.
         key = "rev" if self.config.release.reads_checkpoint_rev_property else "_rev"
         self._checkpoint_rev = entry.get(key)
-        self.link.collection = "0"
+        self.link.collection = str(index)
         self._resume(remote)
 
     def _on_checkpoint_revision(self, reply: Response | ErrorResponse) -> None:

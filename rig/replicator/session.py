@@ -9,6 +9,7 @@ from typing import Protocol
 
 from rig._errors import ConnectionClosed, ReadTimeout, ReplicationError
 from rig.blip import BlipConnection
+from rig.replicator.collection_group import CollectionsReplicator
 from rig.replicator.link import Observer, ReplicationStats
 from rig.replicator.replicator import Replicator, ReplicatorConfig, ReplicatorState
 from rig.replicator.store import LocalStore
@@ -36,7 +37,13 @@ class SyncSession:
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
         self.blip = BlipConnection()
-        self.replicator = Replicator(self.blip, store, config, clock=clock, observer=observer)
+        self.replicator: Replicator | CollectionsReplicator
+        if len(config.collections) > 1:
+            self.replicator = CollectionsReplicator(self.blip, store, config, clock=clock, observer=observer)
+        else:
+            # One collection (the default or a named one) is one Replicator on that collection's store.
+            self.replicator = Replicator(self.blip, store.collection(config.collections[0]), config, clock=clock,
+                                         observer=observer)
         self._clock = clock
         self._lock = threading.RLock()
 

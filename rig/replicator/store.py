@@ -31,6 +31,17 @@ from rig.replicator.versions import (
 from rig.replicator.versions import local_wins as vector_local_wins
 
 MAX_HISTORY = 50
+DEFAULT_COLLECTION = "_default"
+
+
+def normalize_collection(keyspace: str) -> str:
+    """A collection as LiteCore names it in `getCollections`: `_default` for the default one, else `scope.name`."""
+    scope, dot, name = keyspace.partition(".")
+    if keyspace in (DEFAULT_COLLECTION, "_default._default"):
+        return DEFAULT_COLLECTION
+    if not dot or not scope or not name or "." in name:
+        raise ValueError(f"collection {keyspace!r}: expected SCOPE.NAME (or _default)")
+    return keyspace
 
 
 class Document:
@@ -98,10 +109,27 @@ class LocalStore:
         self.blobs: dict[str, bytes] = {}
         self.checkpoints: dict[str, dict[str, Any]] = {}
         self._seq = 0
+        self.named: dict[str, LocalStore] = {}
+        """Named collections (`scope.name`) of this database; this store is its default collection."""
 
     @property
     def uses_version_vectors(self) -> bool:
         return self.versioning is Versioning.VERSION_VECTORS
+
+    def collection(self, keyspace: str) -> LocalStore:
+        """The collection `scope.name` of this database (made when first asked for); `_default` is this store.
+
+        As in Couchbase Lite, each collection has its own documents, sequences and checkpoints, and
+        shares the database's blobs, source ID and clock."""
+        keyspace = normalize_collection(keyspace)
+        if keyspace == DEFAULT_COLLECTION:
+            return self
+        store = self.named.get(keyspace)
+        if store is None:
+            store = LocalStore(self.versioning, source_id=self.source_id, clock=self.clock)
+            store.blobs = self.blobs
+            self.named[keyspace] = store
+        return store
 
     def __len__(self) -> int:
         return sum(1 for doc in self.docs.values() if not doc.deleted)

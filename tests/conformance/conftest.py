@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from rig.conformance import Harness, create_database, default_spec_path
-from rig.conformance.runner import ENV_AGAINST, ENV_CBL, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
+from rig.conformance import Harness, create_database, default_spec_path, render_sync_functions
+from rig.conformance.runner import ENV_AGAINST, ENV_CBL, ENV_RESULTS, ENV_SPEC, ENV_SYNC, ENV_URLS, write_case_result
 from rig.gateway import AdminClient, LocalGateway
-from rig.oracle import RoutingSpec, load, render
+from rig.oracle import RoutingSpec, load
 from rig.replicator.clients import DEFAULT_RELEASE
 
 MakeHarness = Callable[..., Harness]
@@ -40,13 +40,12 @@ def sync_function(routing_spec: RoutingSpec, tmp_path_factory: pytest.TempPathFa
     given = os.environ.get(ENV_SYNC)
     if given:
         return Path(given)
-    path = tmp_path_factory.mktemp("sync") / f"{routing_spec.name}.js"
-    path.write_text(render(routing_spec))
-    return path
+    # One file; for a spec with named collections a folder with one function per collection.
+    return render_sync_functions(routing_spec, tmp_path_factory.mktemp("sync"))
 
 
 @pytest.fixture
-def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: RoutingSpec, sync_function: Path,
+def make_harness(routing_spec: RoutingSpec, sync_function: Path,
                  request: pytest.FixtureRequest) -> Iterator[MakeHarness]:
     """make_harness(sync=None, against_spec=None, cbl=None) -> a harness on a fresh database, principals created;
     its devices behave as release `cbl` (default: RIG_CONFORM_CBL, else 3.3).
@@ -55,10 +54,18 @@ def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: Routin
     written out afterwards, keyed by the pytest item, whatever the test asserted."""
     made: list[Harness] = []
     start = time.monotonic()
+    # Named collections need a persistent-config gateway (tests/conftest.py `collections_gateway`).
+    named = routing_spec.collections != ("_default",)
+    if named and os.environ.get(ENV_URLS):
+        # A gateway given by name or URL runs its own config; testing another one here would be a false PASS.
+        pytest.fail("a routing spec with named collections needs a gateway binary the suite starts in persistent "
+                    "config (--gateway-binary/--gateway-version), not a gateway given by name or URL")
+    gateway: LocalGateway = request.getfixturevalue("collections_gateway" if named else "gateway")
+    admin: AdminClient = request.getfixturevalue("collections_admin" if named else "admin")
 
     def make(sync: Path | None = None, against_spec: bool | None = None, cbl: str | None = None) -> Harness:
         name = f"c{next(_counter)}_{uuid.uuid4().hex[:8]}"
-        create_database(admin, name, sync or sync_function)
+        create_database(admin, name, sync or sync_function, routing_spec)
         if against_spec is None:
             against_spec = os.environ.get(ENV_AGAINST, "spec") != "gateway"
         harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec,

@@ -1,5 +1,5 @@
 """`rig conform --cbl`: one run per release, one column each, and any failing release fails the whole
-(the suite itself is replaced here; tests/conformance/test_releases.py runs it on the real gateway)."""
+(the suite itself is replaced here; tests/conformance/test_conform_per_release.py runs it on the real gateway)."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ def test_a_missing_collection_fails_the_replication() -> None:
     replicator, ours = replicator_for("4.1", store_for("4.1"))
     run(replicator, ScriptedPeer({"getCollections": lambda r: (None, b"[null]")}), ours)
     assert replicator.state is ReplicatorState.FAILED
-    assert "_default is not found on the remote server" in (replicator.error or "")
+    assert "Collection '_default' is not found on the remote server" in (replicator.error or "")
 
 
 def test_4_1_pushes_vectors_and_answers_changes_with_its_current_version() -> None:
