@@ -41,3 +41,29 @@ def test_case_against_the_gateway_view(case: str, make_harness: object) -> None:
     assert len(views) >= 3
     assert harness.checker.world is None
     assert harness.findings() == []
+
+
+def _attack_names() -> list[str]:
+    from rig.conformance import default_spec_path
+    from rig.conformance.attacks import attack_cases
+    from rig.conformance.runner import ENV_SPEC
+    from rig.oracle import load
+
+    return sorted(attack_cases(load(Path(os.environ.get(ENV_SPEC) or default_spec_path()))))
+
+
+@pytest.mark.parametrize("case", _attack_names())
+def test_attack(case: str, make_harness: object, routing_spec: object) -> None:
+    """The cases generated from the spec (rig/conformance/attacks.py): every rule attacked on the gateway."""
+    from rig.conformance.attacks import attack_cases
+
+    harness = make_harness()  # type: ignore[operator]
+    start = time.monotonic()
+    try:
+        attack_cases(routing_spec)[case](harness)  # type: ignore[arg-type]
+    finally:
+        results = os.environ.get(ENV_RESULTS)
+        if results:
+            write_case_result(Path(results), case, harness.findings(), time.monotonic() - start)
+    findings = harness.findings()
+    assert not findings, findings_text(findings)
