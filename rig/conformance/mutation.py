@@ -100,6 +100,21 @@ def run_entry(entry: Mapping[str, Any], make_harness: Callable[..., Any], cases:
 
 # The pytest runs ---------------------------------------------------------------------------------
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the pytest run and its xdist workers; SIGINT first so that their gateways are stopped by the fixtures."""
+    for sig, wait in ((signal.SIGINT, 60.0), (signal.SIGKILL, 10.0)):
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait)
+
+
 def _pytest(manifest: dict[str, Any], folder: Path, spec_path: Path, binary: Path, workers: int,
             progress: Progress, label: str, timeout: float) -> dict[str, dict[str, Any]]:
     """Run the entries of `manifest` as pytest items; their results by id."""
@@ -121,6 +136,7 @@ def _pytest(manifest: dict[str, Any], folder: Path, spec_path: Path, binary: Pat
     with (folder / "pytest.log").open("w") as log:
         process = subprocess.Popen(command, cwd=project_root(), env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+        previous = signal.signal(signal.SIGTERM, _interrupted)
         try:
             while process.poll() is None:
                 done = len(list(results.glob("*.json")))
@@ -128,13 +144,11 @@ def _pytest(manifest: dict[str, Any], folder: Path, spec_path: Path, binary: Pat
                     progress(f"  {label}: {done}/{total} done ({time.monotonic() - start:.0f} s)")
                     shown = done
                 if time.monotonic() - start > timeout:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(30)
                     raise RigError(f"{label}: stopped after {timeout:.0f} s; see {folder / 'pytest.log'}")
                 time.sleep(2.0)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+            signal.signal(signal.SIGTERM, previous)
+            _stop(process)
     found = {}
     for file in results.glob("*.json"):
         data = json.loads(file.read_text())
