@@ -38,6 +38,9 @@ def register(commands: Any) -> None:
     conform.add_argument("-k", dest="select", help="only the cases matching this pytest -k expression")
     conform.add_argument("--out", type=Path, help="results folder (default runs/conform-<time>/)")
     conform.add_argument("--json", action="store_true", help="print the results as JSON instead of text")
+    from rig.cli.mutants import add_arguments
+
+    add_arguments(conform)
     conform.set_defaults(handler=_conform)
 
 
@@ -102,6 +105,10 @@ def _conform(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sync-function: {args.sync_function}: no such file")
     if args.workers < 1:
         raise ConfigError("--workers: must be at least 1")
+    if args.mutants:
+        from rig.cli.mutants import run_mutants_command
+
+        return run_mutants_command(args, spec_path, _targets(args))
     cbls = releases(args.cbl)
     against = "gateway" if args.sync_function is not None and args.routing is None else "spec"
     announce_mode(against, spec_path, args.sync_function, sys.stderr if args.json else sys.stdout)

@@ -37,6 +37,8 @@ class Kind(Enum):
     """A disabled, deleted or unknown user replicated."""
     SYNC_REFUSED = "sync_refused"
     """An active user could not replicate."""
+    ROUTING = "routing"
+    """The gateway put the current revision in other channels than the spec says (seen in its own view)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ class Checker:
         self.decisions: list[tuple[WriteAttempt, Decision]] = []
         """Every write with the spec's decision on it (spec mode only)."""
         self._own: set[tuple[str, str, str]] = set()
+        self._routed: set[tuple[str, str]] = set()
+        """(doc, rev) whose channels in a gateway view were compared with the spec's (spec mode)."""
         self._seen: dict[str, set[tuple[str, str]]] = {}
         """Spec-less mode: (doc, rev) each user was shown visible by the gateway's view."""
 
@@ -152,6 +156,8 @@ class Checker:
     # Snapshots --------------------------------------------------------------------------------
     def _sync(self, snap: SyncSnapshot) -> None:
         if self.world is not None:
+            if snap.view is not None:
+                self._routing_from_view(snap)
             if self._auth(snap):
                 if snap.scope == "leaks":
                     self._leaks_only(snap)
@@ -231,6 +237,23 @@ class Checker:
                 self._add(Kind.LEAK, doc_id, held.rev, snap.user, snap.device,
                           f"{current.doc_type or 'type'}.channels",
                           f"spec channels {sorted(current.channels)}; user has {sorted(world.grants(snap.user))}")
+
+    def _routing_from_view(self, snap: SyncSnapshot) -> None:
+        """Spec mode with a gateway view: each current revision sits in exactly the spec's channels.
+
+        Catches what delivery alone cannot, e.g. a tombstone routed nowhere, which a
+        device receives as a removal of a deleted document, the same as a tombstone.
+        """
+        world = self.world
+        assert world is not None and snap.view is not None
+        for doc_id, dv in snap.view.docs.items():
+            current = world.current.get(doc_id)
+            if current is None or current.rev != dv.rev or (doc_id, dv.rev) in self._routed:
+                continue
+            self._routed.add((doc_id, dv.rev))
+            if dv.channels != current.channels:
+                self._add(Kind.ROUTING, doc_id, dv.rev, "", "", f"{current.doc_type or 'type'}.channels",
+                          f"the gateway routes it to {sorted(dv.channels)}; the spec to {sorted(current.channels)}")
 
     def _delivery_from_view(self, snap: SyncSnapshot) -> None:
         assert snap.view is not None

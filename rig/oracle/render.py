@@ -82,30 +82,111 @@ def _templates(templates: tuple[Template, ...]) -> str:
     return _js([t.text for t in templates])
 
 
-def _type_block(doc_type: DocType) -> str:
-    lines = [f"  if (type === {_js(doc_type.name)}) {{"]
-    if doc_type.immutable:
-        lines.append("    if (live && oldLive) {")
-        for name in doc_type.immutable:
-            rule = _js(doc_type.rule(f"immutable({name})"))
-            key = _js(name)
-            lines.append(f"      if (!same(oldDoc[{key}], doc[{key}])) {{ throw({{forbidden: {rule}}}); }}")
-        lines.append("    }")
-    for check in doc_type.require:
-        lines.append(f"    {_REQUIRE[check.kind]}(need(expand(src, {_js(check.value.text)}), "
-                     f"{_js(doc_type.rule(check.name))}));")
-    lines.append(f"    channel(all(src, {_templates(doc_type.channels)}));")
-    if doc_type.access or doc_type.roles:
-        lines.append("    if (live) {")
-        for grant in doc_type.access:
-            lines.append(f"      access(expand(doc, {_js(grant.to.text)}), all(doc, {_templates(grant.channels)}));")
-        for role_grant in doc_type.roles:
-            lines.append(f"      role(expand(doc, {_js(role_grant.to.text)}), "
-                         f"prefixed(all(doc, {_templates(role_grant.roles)})));")
-        lines.append("    }")
-    lines.append("    return;")
-    lines.append("  }")
-    return "\n".join(lines)
+class Writer:
+    """Writes the sync function of a spec, one piece per method.
+
+    Each method emits one part of the function (a type's immutable checks, one
+    write rule, its channels, its grants...). :mod:`rig.conformance.mutate`
+    overrides one of them to render the spec with one mutation applied, so the
+    unmutated rendering and every mutant share this code.
+    """
+
+    def __init__(self, spec: RoutingSpec, collection: str | None = None) -> None:
+        self.spec = spec
+        if collection is None:
+            if len(spec.collections) > 1:
+                raise ValueError(f"spec {spec.name!r} has {len(spec.collections)} collections: render each "
+                                 "(render_collections)")
+            collection = spec.collections[0]
+        self.collection = collection
+        self.types = spec.types_in(collection)
+        """The types that live in this collection (a spec without collections: all of them)."""
+        if not self.types:
+            raise ValueError(f"spec {spec.name!r} has no type in collection {collection!r}")
+
+    # The function's frame ------------------------------------------------------------------------
+    def type_change(self) -> list[str]:
+        field = _js(self.spec.type_field)
+        return [f"  if (live && oldLive && oldDoc[{field}] !== doc[{field}]) {{ throw({{forbidden: \"type\"}}); }}"]
+
+    def resurrection(self) -> list[str]:
+        """Extra checks on a write over a tombstone (none: a deleted document may be written again)."""
+        return []
+
+    def unknown_type(self) -> list[str]:
+        return ['  throw({forbidden: "type"});']
+
+    # One type --------------------------------------------------------------------------------------
+    def deletion(self, doc_type: DocType) -> list[str]:
+        """Lines run first in the type's block (none: a deletion is checked like any write)."""
+        return []
+
+    def immutable(self, doc_type: DocType, name: str) -> list[str]:
+        rule = _js(doc_type.rule(f"immutable({name})"))
+        key = _js(name)
+        return [f"      if (!same(oldDoc[{key}], doc[{key}])) {{ throw({{forbidden: {rule}}}); }}"]
+
+    def require(self, doc_type: DocType, index: int) -> list[str]:
+        check = doc_type.require[index]
+        return [f"    {_REQUIRE[check.kind]}(need(expand(src, {_js(check.value.text)}), "
+                f"{_js(doc_type.rule(check.name))}));"]
+
+    def channels(self, doc_type: DocType) -> list[str]:
+        return [f"    channel(all(src, {_templates(doc_type.channels)}));"]
+
+    def access(self, doc_type: DocType, index: int) -> list[str]:
+        grant = doc_type.access[index]
+        return [f"      access(expand(doc, {_js(grant.to.text)}), all(doc, {_templates(grant.channels)}));"]
+
+    def role(self, doc_type: DocType, index: int) -> list[str]:
+        grant = doc_type.roles[index]
+        return [f"      role(expand(doc, {_js(grant.to.text)}), prefixed(all(doc, {_templates(grant.roles)})));"]
+
+    def grants_outside_live(self, doc_type: DocType) -> list[str]:
+        """Grants made whatever the write (none: a deletion carries no grants)."""
+        return []
+
+    def type_block(self, doc_type: DocType) -> list[str]:
+        lines = [f"  if (type === {_js(doc_type.name)}) {{", *self.deletion(doc_type)]
+        if doc_type.immutable:
+            lines.append("    if (live && oldLive) {")
+            for name in doc_type.immutable:
+                lines += self.immutable(doc_type, name)
+            lines.append("    }")
+        for index in range(len(doc_type.require)):
+            lines += self.require(doc_type, index)
+        lines += self.channels(doc_type)
+        if doc_type.access or doc_type.roles:
+            lines.append("    if (live) {")
+            for index in range(len(doc_type.access)):
+                lines += self.access(doc_type, index)
+            for index in range(len(doc_type.roles)):
+                lines += self.role(doc_type, index)
+            lines.append("    }")
+        lines += self.grants_outside_live(doc_type)
+        lines.append("    return;")
+        lines.append("  }")
+        return lines
+
+    def render(self, comment: str = "") -> str:
+        spec = self.spec
+        where = "" if self.collection == "_default" else f", collection {self.collection}"
+        head = [
+            f"// Rendered from the routing spec {spec.name!r}{where} by rig.oracle.render; do not edit by hand.",
+            *([f"// {comment}"] if comment else []),
+            "function (doc, oldDoc, meta) {",
+            _HELPERS.rstrip("\n"),
+            "  var live = !doc._deleted;",
+            "  var oldLive = !!oldDoc && !oldDoc._deleted;",
+            *self.resurrection(),
+            "  var src = live ? doc : (oldLive ? oldDoc : null);",
+            "  if (!src) { return; }",
+            f"  var type = src[{_js(spec.type_field)}];",
+            *self.type_change(),
+        ]
+        blocks = [line for t in self.types.values() for line in self.type_block(t)]
+        tail = [*self.unknown_type(), "}", ""]
+        return "\n".join([*head, *blocks, *tail])
 
 
 def render(spec: RoutingSpec, collection: str | None = None) -> str:
@@ -113,33 +194,9 @@ def render(spec: RoutingSpec, collection: str | None = None) -> str:
 
     A collection's function knows only the types that live there: a document of another type
     written to it is rejected (rule ``type``)."""
-    if collection is None:
-        if len(spec.collections) > 1:
-            raise ValueError(f"spec {spec.name!r} has {len(spec.collections)} collections: render each "
-                             "(render_collections)")
-        collection = spec.collections[0]
-    types = spec.types_in(collection)
-    if not types:
-        raise ValueError(f"spec {spec.name!r} has no type in collection {collection!r}")
-    field = _js(spec.type_field)
-    where = "" if collection == "_default" else f", collection {collection}"
-    head = [
-        f"// Rendered from the routing spec {spec.name!r}{where} by rig.oracle.render; do not edit by hand.",
-        "function (doc, oldDoc, meta) {",
-        _HELPERS.rstrip("\n"),
-        "  var live = !doc._deleted;",
-        "  var oldLive = !!oldDoc && !oldDoc._deleted;",
-        "  var src = live ? doc : (oldLive ? oldDoc : null);",
-        "  if (!src) { return; }",
-        f"  var type = src[{field}];",
-        f"  if (live && oldLive && oldDoc[{field}] !== doc[{field}]) {{ throw({{forbidden: \"type\"}}); }}",
-    ]
-    blocks = [_type_block(t) for t in types.values()]
-    tail = ['  throw({forbidden: "type"});', "}", ""]
-    return "\n".join([*head, *blocks, *tail])
+    return Writer(spec, collection).render()
 
 
 def render_collections(spec: RoutingSpec) -> dict[str, str]:
     """One sync function per collection of `spec` (`{"_default": ...}` for a spec without collections)."""
     return {collection: render(spec, collection) for collection in spec.collections}
-

@@ -30,7 +30,8 @@ _RANK = {PrincipalChange: 0, WriteAttempt: 1, SyncSnapshot: 2}
 FIGURES = {Kind.LEAK: "oracle_leaks", Kind.MISS: "oracle_misses", Kind.STALE: "oracle_stale",
            Kind.REVOCATION_NOT_APPLIED: "oracle_revocations_not_applied",
            Kind.WRITE_ACCEPTED: "oracle_writes_wrongly_accepted", Kind.WRITE_REJECTED: "oracle_writes_wrongly_rejected",
-           Kind.SYNC_ALLOWED: "oracle_syncs_wrongly_allowed", Kind.SYNC_REFUSED: "oracle_syncs_refused"}
+           Kind.SYNC_ALLOWED: "oracle_syncs_wrongly_allowed", Kind.SYNC_REFUSED: "oracle_syncs_refused",
+           Kind.ROUTING: "oracle_routing_differs"}
 """`--fail-if` names of the finding counts."""
 
 

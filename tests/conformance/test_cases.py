@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rig.conformance import cases_for, default_spec_path
+from rig.conformance.attacks import attack_cases
 from rig.conformance.runner import ENV_SPEC
 from rig.oracle import load
 from rig.oracle.report import findings_text
@@ -39,3 +40,11 @@ if SPEC.collections == ("_default",):  # the gateway view knows the default coll
         assert len(views) >= 3
         assert harness.checker.world is None
         assert harness.findings() == []
+
+    @pytest.mark.parametrize("case", sorted(attack_cases(SPEC)))
+    def test_attack(case: str, make_harness: object) -> None:
+        """The cases generated from the spec (rig/conformance/attacks.py): every rule attacked on the gateway."""
+        harness = make_harness()  # type: ignore[operator]
+        attack_cases(SPEC)[case](harness)  # findings are written out by the fixture (conftest.py)
+        findings = harness.findings()
+        assert not findings, findings_text(findings)

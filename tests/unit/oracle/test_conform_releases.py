@@ -27,7 +27,7 @@ def fake_suite(failing: set[str], calls: list[tuple[str, str | None]]) -> Any:
 
 def args(tmp_path: Path, cbl: str | None) -> argparse.Namespace:
     return argparse.Namespace(routing=None, sync_function=None, gateway_version=[], gateway_binary=[], gateway=[],
-                              workers=1, select=None, out=tmp_path, json=False, cbl=cbl)
+                              workers=1, select=None, out=tmp_path, json=False, cbl=cbl, mutants=False)
 
 
 @pytest.mark.parametrize(("failing", "code"), [(set(), 0), ({"3.4"}, 1)])
