@@ -42,7 +42,7 @@ def test_one_shot_gives_up_after_nine_retries_continuous_never() -> None:
 @pytest.mark.parametrize(("error", "transient"), [
     (ConnectError("refused"), True),
     (ReadTimeout("silence"), True),
-    (ConnectionClosed("gone", code=1001), True),
+    (ConnectionClosed("gone", code=1001), False),  # LiteCore: the gateway went away, the replicator stops
     (ConnectionClosed("eof", code=None), True),
     (ConnectionClosed("policy", code=1008), False),
     (HandshakeRejected("db offline", status=503, body=""), True),
