@@ -46,5 +46,5 @@ def test_no_answer_within_20_s_of_the_ping_times_the_connection_out() -> None:
 def test_a_short_interval_shortens_the_pong_timeout_as_litecore() -> None:
     assert Heartbeat(0.0, interval=10.0).pong_timeout == 9.0  # min(20 s, interval - 1 s)
     assert Heartbeat(0.0, interval=0.5, pong_timeout=2.0).pong_timeout == 2.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive"):
         Heartbeat(0.0, interval=0.0)
