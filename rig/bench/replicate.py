@@ -2,7 +2,10 @@
 
 Reports documents per second and CPU-seconds per 1,000 documents for the rig
 (this process, all its threads) and for Sync Gateway (its process), measured
-over the same interval, so their ratio holds on a noisy shared machine.
+over the same interval, so their ratio holds on a noisy shared machine. Every
+scenario runs once per Couchbase Lite release asked for (3.3: rev trees over
+CBMobile_3; 4.1: version vectors over CBMobile_4), so the gateway's cost per
+document shows on each of its paths side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rig.bench.cpu import Sample, sample
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
 from rig.gateway.build import binary_version
+from rig.replicator.clients import client_release
 
 _BODY = "lorem ipsum dolor sit amet " * 36  # ~1 KB documents with the fields below
 
@@ -27,11 +31,11 @@ def _doc(i: int, owner: str) -> dict[str, Any]:
     return {"type": "profile", "owner": owner, "channels": [owner], "n": i, "text": _BODY}
 
 
-def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], int]) -> dict[str, Any]:
+def _measure(name: str, gateway_pid: int, docs: int, work: Callable[[], int], cbl: str) -> dict[str, Any]:
     before = sample(gateway_pid)
     moved = work()
     after = sample(gateway_pid)
-    return _result(name, docs, moved, before, after)
+    return {"cbl": cbl, **_result(name, docs, moved, before, after)}
 
 
 def _result(name: str, docs: int, moved: int, before: Sample, after: Sample) -> dict[str, Any]:
@@ -68,8 +72,48 @@ def _parallel(devices: list[VirtualDevice], action: Callable[[VirtualDevice], in
     return sum(totals)
 
 
+def _scenarios(cbl: str, url: str, users: list[str], pid: int, docs: int, parallel: int,
+               results: list[dict[str, Any]], progress: Callable[[str], None]) -> None:
+    """The four scenarios with devices of one release (pushed documents are new for each release)."""
+    tag = cbl.replace(".", "")
+
+    def device(user: str, channel: str = "shared") -> VirtualDevice:
+        return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=(channel,), cbl=cbl)
+
+    def pull(d: VirtualDevice) -> int:
+        return d.sync(push=False, timeout=600).docs_pulled
+
+    def push(d: VirtualDevice) -> int:
+        return d.sync(pull=False, timeout=600).docs_pushed
+
+    one = device(users[0])
+    results.append(_measure("pull, 1 device", pid, docs, lambda: pull(one), cbl))
+    progress(json.dumps(results[-1]))
+    writer = device(users[0], users[0])
+    for i in range(docs):
+        writer.store.put(f"c{tag}-w0-{i}", _doc(i, users[0]))
+    results.append(_measure("push, 1 device", pid, docs, lambda: push(writer), cbl))
+    progress(json.dumps(results[-1]))
+
+    many = [device(u) for u in users]
+    results.append(_measure(f"pull, {parallel} devices in parallel", pid, docs * parallel,
+                            lambda: _parallel(many, pull), cbl))
+    progress(json.dumps(results[-1]))
+    per_device = docs // parallel
+    writers = []
+    for n, user in enumerate(users):
+        w = device(user, user)
+        for i in range(per_device):
+            w.store.put(f"c{tag}-w{n}-p-{i}", _doc(i, user))
+        writers.append(w)
+    results.append(_measure(f"push, {parallel} devices in parallel", pid, per_device * parallel,
+                            lambda: _parallel(writers, push), cbl))
+    progress(json.dumps(results[-1]))
+
+
 def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
-        progress: Callable[[str], None] = print) -> dict[str, Any]:
+        releases: tuple[str, ...] = ("3.3", "4.1"), progress: Callable[[str], None] = print) -> dict[str, Any]:
+    releases = tuple(client_release(name, where="releases").name for name in releases)
     results: list[dict[str, Any]] = []
     with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("bench")],
                       log_level="warn") as gateway:
@@ -85,41 +129,12 @@ def run(binary: Path, run_dir: Path, *, docs: int = 10_000, parallel: int = 10,
             admin.bulk_docs("bench", seed[start:start + 500])
         progress(f"seeded {docs} documents; Sync Gateway pid {pid}")
 
-        def device(user: str) -> VirtualDevice:
-            return VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=("shared",))
-
-        def pull(d: VirtualDevice) -> int:
-            return d.sync(push=False, timeout=600).docs_pulled
-
-        def push(d: VirtualDevice) -> int:
-            return d.sync(pull=False, timeout=600).docs_pushed
-
-        one = device(users[0])
-        results.append(_measure("pull, 1 device", pid, docs, lambda: pull(one)))
-        progress(json.dumps(results[-1]))
-        writer = VirtualDevice(url, Credentials(users[0], f"{users[0]}-pw"), channels=(users[0],))
-        for i in range(docs):
-            writer.store.put(f"w0-{i}", _doc(i, users[0]))
-        results.append(_measure("push, 1 device", pid, docs, lambda: push(writer)))
-        progress(json.dumps(results[-1]))
-
-        many = [device(u) for u in users]
-        results.append(_measure(f"pull, {parallel} devices in parallel", pid, docs * parallel,
-                                lambda: _parallel(many, pull)))
-        progress(json.dumps(results[-1]))
-        per_device = docs // parallel
-        writers = []
-        for n, user in enumerate(users):
-            w = VirtualDevice(url, Credentials(user, f"{user}-pw"), channels=(user,))
-            for i in range(per_device):
-                w.store.put(f"w{n}-p-{i}", _doc(i, user))
-            writers.append(w)
-        results.append(_measure(f"push, {parallel} devices in parallel", pid, per_device * parallel,
-                                lambda: _parallel(writers, push)))
-        progress(json.dumps(results[-1]))
+        for cbl in releases:
+            _scenarios(cbl, url, users, pid, docs, parallel, results, progress)
         version = binary_version(binary)
-    return {"benchmark": "replicate", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "gateway": version, "storage": "rosmar in memory", "machine": _machine(), "results": results}
+    return {"benchmark": "replicate", "releases": list(releases),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "gateway": version,
+            "storage": "rosmar in memory", "machine": _machine(), "results": results}
 
 
 def _machine() -> dict[str, Any]:

@@ -19,6 +19,8 @@ def register(commands: Any) -> None:
     rep = sub.add_parser("replicate", help="one and N devices pulling then pushing ~1 KB documents")
     rep.add_argument("--docs", type=int, default=10_000, help="documents per scenario (default 10000)")
     rep.add_argument("--parallel", type=int, default=10, help="devices in the parallel scenarios (default 10)")
+    rep.add_argument("--cbl", default="3.3,4.1",
+                     help="Couchbase Lite releases to run every scenario with, comma-separated (default 3.3,4.1)")
     rep.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     rep.add_argument("--binary", type=Path, help="Sync Gateway binary (default: the built --version)")
     rep.add_argument("--out", type=Path, help="JSON result file (default runs/bench/replicate-<time>.json)")
@@ -55,17 +57,19 @@ def register(commands: Any) -> None:
 def _replicate(args: argparse.Namespace) -> int:
     from rig.bench import replicate
     from rig.gateway.build import build
+    from rig.replicator.clients import client_release
 
+    releases = tuple(client_release(name.strip(), where="--cbl").name for name in args.cbl.split(",") if name.strip())
     binary = args.binary or build(args.version)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = runs_dir() / "bench" / f"replicate-{stamp}"
-    result = replicate.run(binary, run_dir, docs=args.docs, parallel=args.parallel)
+    result = replicate.run(binary, run_dir, docs=args.docs, parallel=args.parallel, releases=releases)
     out = args.out or runs_dir() / "bench" / f"replicate-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"{'scenario':36} {'docs/s':>9} {'rig cpu/1k':>11} {'SG cpu/1k':>10} {'ratio':>6}")
+    print(f"{'cbl':4} {'scenario':36} {'docs/s':>9} {'rig cpu/1k':>11} {'SG cpu/1k':>10} {'ratio':>6}")
     for row in result["results"]:
-        print(f"{row['scenario']:36} {row['docs_per_s']:>9} {row['rig_cpu_s_per_1000_docs']:>11} "
+        print(f"{row['cbl']:4} {row['scenario']:36} {row['docs_per_s']:>9} {row['rig_cpu_s_per_1000_docs']:>11} "
               f"{row['gateway_cpu_s_per_1000_docs']:>10} {row['rig_to_gateway_cpu_ratio']:>6}")
     print(f"results: {out}")
     return 0

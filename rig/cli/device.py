@@ -31,8 +31,9 @@ def register(commands: Any) -> None:
                       help="before syncing, create N profile documents owned by the user")
     sync.add_argument("--duration", type=float, help="seconds to run a continuous replication")
     sync.add_argument("--timeout", type=float, default=300.0, help="one-shot time budget in seconds")
+    sync.add_argument("--cbl", default="3.3", help="Couchbase Lite release to behave as: 3.3, 3.4 or 4.1 (default 3.3)")
     sync.add_argument("--subprotocol", action="append", dest="subprotocols",
-                      help="offer this BLIP subprotocol (repeatable; default BLIP_3+CBMobile_3)")
+                      help="offer this BLIP subprotocol (repeatable; default: what the release offers)")
     sync.add_argument("-v", "--verbose", action="store_true", help="print every document event")
     sync.set_defaults(handler=_sync)
 
@@ -40,6 +41,7 @@ def register(commands: Any) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from rig.device import Credentials, VirtualDevice
     from rig.replicator import EventKind, ReplicationEvent
+    from rig.replicator.clients import client_release
 
     if args.password is None and args.session is None:
         raise ConfigError("rig device sync needs --password or --session")
@@ -47,8 +49,8 @@ def _sync(args: argparse.Namespace) -> int:
     credentials = Credentials(args.user, args.password,
                               ("SyncGatewaySession", args.session) if args.session else None)
     channels = tuple(c for c in args.channels.split(",") if c)
-    device = VirtualDevice(args.url, credentials, channels=channels,
-                           subprotocols=tuple(args.subprotocols or ("BLIP_3+CBMobile_3",)))
+    device = VirtualDevice(args.url, credentials, channels=channels, cbl=client_release(args.cbl, where="--cbl"),
+                           subprotocols=tuple(args.subprotocols) if args.subprotocols else None)
     for i in range(args.create):
         device.store.put(f"{args.user}-profile-{i}", {"type": "profile", "owner": args.user,
                                                       "channels": [args.user], "n": i,

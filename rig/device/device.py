@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from rig.replicator import LocalStore, ReplicatorConfig, checkpoint_id
+from rig.replicator.clients import DEFAULT_RELEASE, ClientRelease, client_release
 from rig.replicator.link import Observer, ReplicationStats
 from rig.replicator.session import SyncSession
 from rig.transport import BasicAuth, SessionAuth, WebSocketTransport
 from rig.transport.heartbeat import HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S
-
-DEFAULT_SUBPROTOCOLS = ("BLIP_3+CBMobile_3",)
 
 
 def blipsync_url(url: str) -> str:
@@ -52,7 +51,11 @@ class VirtualDevice:
     name: str = ""
     device_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
     store: LocalStore = field(default_factory=LocalStore)
-    subprotocols: tuple[str, ...] = DEFAULT_SUBPROTOCOLS
+    """The local database; an empty default one takes the release's versioning."""
+    cbl: ClientRelease | str = DEFAULT_RELEASE
+    """The Couchbase Lite release this device behaves as (see rig.replicator.clients)."""
+    subprotocols: tuple[str, ...] | None = None
+    """Sub-protocols to offer; None: what the release offers for the replication's direction."""
     channels: tuple[str, ...] = ()
     connect_timeout: float = 30.0
     checkpoint_interval: float = 5.0
@@ -63,9 +66,19 @@ class VirtualDevice:
     """Connect through this (host, port), a link proxy of `rig.faults.proxy`; URL and checkpoint stay the same."""
 
     def __post_init__(self) -> None:
+        self.cbl = client_release(self.cbl)
+        if self.store.versioning is not self.cbl.versioning:
+            if self.store.docs:
+                raise ValueError(f"a Couchbase Lite {self.cbl} device needs a {self.cbl.versioning.value} database, "
+                                 f"not {self.store.versioning.value}")
+            self.store = LocalStore(self.cbl.versioning)
         self.url = blipsync_url(self.url)
         if not self.name:
             self.name = f"{self.credentials.username}:{self.device_uuid[:8]}"
+
+    @property
+    def release(self) -> ClientRelease:
+        return client_release(self.cbl)
 
     @property
     def checkpoint_id(self) -> str:
@@ -78,13 +91,16 @@ class VirtualDevice:
 
         `on_connected` is called once the WebSocket is open (Couchbase Lite resets its retry count there).
         """
-        transport = WebSocketTransport.connect(self.url, subprotocols=self.subprotocols,
+        release = self.release
+        subprotocols = self.subprotocols or release.subprotocols(push=push, pull=pull)
+        transport = WebSocketTransport.connect(self.url, subprotocols=subprotocols,
                                                auth=self.credentials.auth(), timeout=self.connect_timeout,
                                                connect_to=self.via, heartbeat=self.heartbeat)
         if on_connected is not None:
             on_connected()
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
-                                  channels=self.channels, checkpoint_interval=self.checkpoint_interval)
+                                  channels=self.channels, checkpoint_interval=self.checkpoint_interval,
+                                  release=release, database_uuid=self.device_uuid)
         self.session = SyncSession(transport, self.store, config, observer=observer)
         try:
             return self.session.run(timeout=timeout, stop=stop)

@@ -73,7 +73,7 @@ class Fleet:
         for ordinal, (user_index, profile) in enumerate(self.assignment):
             name = self.user_name(user_index)
             device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(name, f"{name}-pw"),
-                                   name=f"{name}/{profile.name}/{ordinal}")
+                                   name=f"{name}/{profile.name}/{ordinal}", cbl=profile.cbl)
             if self.links is not None:
                 device.via, _ = self.links.address_for(profile.link, random.Random(f"{self.seed}/{ordinal}"))
             runner = DeviceRunner(device, profile, rng=random.Random(rng.random()), time_scale=self.time_scale,

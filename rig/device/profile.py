@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from math import exp, log
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from rig._errors import ConfigError, did_you_mean
 from rig._paths import project_root
 from rig.faults.link import check_mix
+from rig.replicator.clients import DEFAULT_RELEASE, client_release
 
 _Z90 = 1.2815515655446004  # standard normal quantile at 0.9
 
@@ -86,6 +87,8 @@ class DeviceProfile:
     kill: Kill = Kill()
     link: dict[str, float] = field(default_factory=lambda: {"slow4g": 1.0})
     """Link presets by weight (applied by the network-faults work; recorded for now)."""
+    cbl: str = DEFAULT_RELEASE
+    """The Couchbase Lite release the app ships (rig.replicator.clients): "3.3", "3.4" or "4.1"."""
 
 
 _PLATFORMS = {"ios", "android", "windows"}
@@ -135,6 +138,13 @@ def _section(cls: type, data: Any, where: str, path: Path) -> Any:
     return cls(**values)
 
 
+def _release(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: unknown Couchbase Lite release {value!r}: write the release as a string, "
+                          f'e.g. cbl = "4.1"')
+    return client_release(value, where=where).name
+
+
 def load_profile(path: Path) -> DeviceProfile:
     try:
         data = tomllib.loads(path.read_text())
@@ -150,13 +160,15 @@ def load_profile(path: Path) -> DeviceProfile:
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: {key} must be a string")
             values[key] = value
+        elif key == "cbl":
+            values[key] = _release(value, f"{path}: cbl")
         elif key == "link":
             if not isinstance(value, dict) or not value:
                 raise ConfigError(f"{path}: [link] must be a table of preset = weight")
             values["link"] = {k: _number(v, f"link.{k}", path) for k, v in value.items()}
             check_mix(values["link"], where=f"{path}: link")
         else:
-            known = ["platform", "description", "link", *_SECTIONS]
+            known = ["platform", "description", "cbl", "link", *_SECTIONS]
             raise ConfigError(f"{path}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
     if "platform" not in values:
         raise ConfigError(f"{path}: missing required key 'platform' (one of {sorted(_PLATFORMS)})")
@@ -204,6 +216,7 @@ def load_fleet(path: Path, profiles: Path | None = None) -> FleetSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     known = ("users", "devices_per_user", "mix", "description")
+    mix_keys = ("profile", "weight", "cbl")
     for key in data:
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
@@ -223,9 +236,9 @@ def load_fleet(path: Path, profiles: Path | None = None) -> FleetSpec:
         if not isinstance(entry, dict):
             raise ConfigError(f"{path}: {where} must be a table with profile and weight")
         for key in entry:
-            if key not in ("profile", "weight"):
-                raise ConfigError(f"{path}: unknown key '{where}.{key}'{did_you_mean(key, ('profile', 'weight'))} "
-                                  "(known: profile, weight)")
+            if key not in mix_keys:
+                raise ConfigError(f"{path}: unknown key '{where}.{key}'{did_you_mean(key, mix_keys)} "
+                                  f"(known: {', '.join(mix_keys)})")
         if "profile" not in entry:
             raise ConfigError(f"{path}: {where}: missing required key 'profile'")
         if not isinstance(entry["profile"], str):
@@ -234,5 +247,8 @@ def load_fleet(path: Path, profiles: Path | None = None) -> FleetSpec:
             profile = find_profile(entry["profile"], profiles)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {where}.profile: {exc}") from None
+        if "cbl" in entry:
+            # The same profile shipped by another app release: a mix line overrides the profile's own.
+            profile = replace(profile, cbl=_release(entry["cbl"], f"{path}: {where}.cbl"))
         entries.append((profile, _number(entry.get("weight", 1), f"{where}.weight", path)))
     return FleetSpec(path.stem, int(users), int(per_user), tuple(entries))  # type: ignore[arg-type]

@@ -134,7 +134,7 @@ class LoadProcess:
         user_index, profile = self.assignment[ordinal]
         name = user_name(user_index)
         device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
-                               name=f"{name}/{profile.name}/{ordinal}")
+                               name=f"{name}/{profile.name}/{ordinal}", cbl=profile.cbl)
         if self.links is not None:
             self.links.route(device, profile, ordinal)
         editor: Editor = self._editor

@@ -64,9 +64,15 @@ class Link:
         self.stats = ReplicationStats()
         self._observer = observer
         self._awaiting: dict[int, ReplyHandler] = {}
+        self.collection: str | None = None
+        """Collection-aware mode (after `getCollections`): the index every per-collection message names.
+        One Link per collection when a replication has several (each with its own puller, pusher and
+        checkpoint); None in legacy mode (default collection, no `collection` property)."""
 
     def request(self, properties: Mapping[str, str], body: bytes = b"", *,
                 on_reply: ReplyHandler | None = None, urgent: bool = False, compress: bool = False) -> int:
+        if self.collection is not None and properties.get("Profile") != "getCollections":
+            properties = {**properties, "collection": self.collection}
         number = self.blip.send_request(properties, body, no_reply=on_reply is None, urgent=urgent,
                                         compress=compress)
         if on_reply is not None:

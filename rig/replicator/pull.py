@@ -14,6 +14,7 @@ from rig.replicator.checkpoint import SequenceTracker
 from rig.replicator.link import EventKind, Link
 from rig.replicator.revisions import attachment_digest
 from rig.replicator.store import InsertOutcome
+from rig.replicator.versions import VersionVector, is_rev_tree_id
 
 # Changes-row flags (CBMobile_3+): a revoked or removed row is purged locally,
 # except exactly "deleted + removed", which is an ordinary tombstone.
@@ -33,12 +34,13 @@ class _IncomingRev:
 
     __slots__ = ("body", "deleted", "doc_id", "history", "missing", "request", "rev")
 
-    def __init__(self, request: Request, doc_id: str, rev: str, history: tuple[str, ...], body: bytes,
+    def __init__(self, request: Request, doc_id: str, rev: str, history: str, body: bytes,
                  deleted: bool, missing: set[str]) -> None:
         self.request = request
         self.doc_id = doc_id
         self.rev = rev
         self.history = history
+        """The `history` property as sent: rev-tree IDs, or the rest of a version vector."""
         self.body = body
         self.deleted = deleted
         self.missing = missing
@@ -64,7 +66,8 @@ class Puller:
         self.tracker = SequenceTracker(since)
         props = {"Profile": "subChanges", "since": json.dumps(since),
                  "continuous": "true" if self.options.continuous else "false",
-                 "batch": str(self.options.batch), "revocations": "true"}
+                 "batch": str(self.options.batch), "revocations": "true",
+                 "versioning": self.link.store.versioning.value}
         if self.options.channels:
             props["filter"] = "sync_gateway/bychannel"
             props["channels"] = ",".join(self.options.channels)
@@ -107,14 +110,15 @@ class Puller:
             answers.pop()
         if not request.no_reply:
             body = json.dumps(answers, separators=(",", ":")).encode()
-            self.link.blip.send_response(request.number, {"maxHistory": str(MAX_HISTORY)}, body,
-                                         compress=len(body) > 256)
+            # LiteCore asks for a history depth only for rev trees; a vector comes whole.
+            props = None if store.uses_version_vectors else {"maxHistory": str(MAX_HISTORY)}
+            self.link.blip.send_response(request.number, props, body, compress=len(body) > 256)
 
     # rev / norev -----------------------------------------------------------------------------
     def on_rev(self, request: Request) -> None:
         props = request.properties
         doc_id, rev = props.get("id", ""), props.get("rev", "")
-        history = tuple(props["history"].split(",")) if props.get("history") else ()
+        history = props.get("history", "")
         deleted = props.get("deleted", "0") not in ("0", "false", "")
         body = request.body or b"{}"
         self.link.stats.bytes_pulled += len(body)
@@ -156,8 +160,19 @@ class Puller:
 
     def _store(self, incoming: _IncomingRev) -> None:
         link = self.link
-        outcome = link.store.insert_remote(incoming.doc_id, incoming.rev, incoming.history, incoming.body,
-                                           incoming.deleted)
+        if link.store.uses_version_vectors and not is_rev_tree_id(incoming.rev):
+            vector = VersionVector.from_rev(incoming.rev, incoming.history)
+            outcome = link.store.insert_remote_vector(incoming.doc_id, vector, incoming.body, incoming.deleted)
+        elif link.store.uses_version_vectors:
+            # A document the gateway has only as a rev tree (written before it kept vectors): not emulated.
+            link.report(EventKind.ERROR, incoming.doc_id, incoming.rev,
+                        "legacy rev-tree revision pulled into a version-vector database (not emulated)")
+            self._finish(incoming.request, incoming.doc_id, incoming.rev)
+            return
+        else:
+            history = tuple(incoming.history.split(",")) if incoming.history else ()
+            outcome = link.store.insert_remote(incoming.doc_id, incoming.rev, history, incoming.body,
+                                               incoming.deleted)
         if outcome is not InsertOutcome.ALREADY_KNOWN:
             link.stats.docs_pulled += 1
             link.report(EventKind.PULLED, incoming.doc_id, incoming.rev, "deleted" if incoming.deleted else "",

@@ -11,6 +11,7 @@ from rig.blip import ErrorResponse, Request, Response
 from rig.replicator.link import EventKind, Link
 from rig.replicator.revisions import attachment_proof
 from rig.replicator.store import Document
+from rig.replicator.versions import Version, is_rev_tree_id
 
 # Couchbase Lite's limits: 200 changes per proposal, at most 10 revs awaiting replies.
 PROPOSAL_SIZE = 200
@@ -52,7 +53,8 @@ class Pusher:
         candidates = [d for d in self.link.store.pending() if d.doc_id not in self._in_flight]
         while candidates and self._proposals_in_flight < MAX_PROPOSALS_IN_FLIGHT:
             batch, candidates = candidates[:PROPOSAL_SIZE], candidates[PROPOSAL_SIZE:]
-            rows = [[d.doc_id, d.rev, d.remote_rev or ""] for d in batch]
+            # Version vectors: the whole vector (Sync Gateway checks it for dominance), then the server's CV.
+            rows = [[d.doc_id, d.vector.text if d.vector is not None else d.rev, d.remote_rev or ""] for d in batch]
             for doc in batch:
                 self._in_flight.add(doc.doc_id)
             self._proposals_in_flight += 1
@@ -105,7 +107,10 @@ class Pusher:
         doc = self.link.store.get(doc_id)
         if doc is None or doc.rev != rev or not server_rev or server_rev == doc.remote_rev:
             return False
-        if server_rev not in doc.history:
+        if doc.vector is not None:
+            if is_rev_tree_id(server_rev) or not doc.vector.dominates(Version.parse(server_rev)):
+                return False
+        elif server_rev not in doc.history:
             return False
         doc.remote_rev = server_rev
         return True
@@ -138,6 +143,15 @@ class Pusher:
 
     @staticmethod
     def _rev_properties(doc: Document) -> dict[str, str]:
+        if doc.vector is not None:
+            # rev = the current version; history = the rest of the vector (LiteCore Pusher+Revs.cc).
+            props = {"Profile": "rev", "id": doc.doc_id, "rev": doc.rev, "noconflicts": "true",
+                     "sequence": str(doc.local_seq)}
+            if doc.vector.history:
+                props["history"] = doc.vector.history
+            if doc.deleted:
+                props["deleted"] = "1"
+            return props
         history = doc.history
         if doc.remote_rev is not None and doc.remote_rev in history:
             # The gateway needs the chain only back to a revision it has.

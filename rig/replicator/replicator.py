@@ -1,6 +1,7 @@
-"""The replicator: a pure state machine over BLIP events, as Couchbase Lite 3.x replicates.
+"""The replicator: a pure state machine over BLIP events, as a Couchbase Lite release replicates.
 
-It owns no socket and reads no clock of its own: the driver feeds it BLIP
+The checkpoint is read with `getCheckpoint` (legacy) or `getCollections` (collection-aware
+releases). It owns no socket and reads no clock of its own: the driver feeds it BLIP
 events and flushes `blip.data_to_send()`; time comes from an injected clock.
 
 States::
@@ -21,6 +22,7 @@ from typing import Any
 
 from rig._errors import RemoteDataError, ReplicationError
 from rig.blip import BlipConnection, BlipEvent, ErrorResponse, Request, Response
+from rig.replicator.clients import DEFAULT_RELEASE, RELEASES, ClientRelease
 from rig.replicator.link import EventKind, Link, Observer, ReplicationStats
 from rig.replicator.pull import Puller, PullOptions
 from rig.replicator.push import Pusher
@@ -49,6 +51,13 @@ class ReplicatorConfig:
     channels: tuple[str, ...] = ()
     checkpoint_interval: float = CHECKPOINT_INTERVAL_S
     """Seconds between checkpoint saves while replicating (one-shot too, so a killed wake resumes)."""
+    release: ClientRelease = RELEASES[DEFAULT_RELEASE]
+    """The Couchbase Lite release whose wire behaviour this replication follows."""
+    database_uuid: str = ""
+    """The local database's public UUID, sent with `getCollections` (Sync Gateway ignores it)."""
+    collections: tuple[str, ...] = ("_default",)
+    """Collections replicated in collection-aware mode. Only the default collection is implemented:
+    several would take one Link (collection index), puller, pusher and checkpoint each."""
 
 
 class Replicator:
@@ -57,6 +66,11 @@ class Replicator:
                  observer: Observer | None = None) -> None:
         if not (config.push or config.pull):
             raise ValueError("a replicator must push, pull, or both")
+        if config.release.uses_version_vectors != store.uses_version_vectors:
+            raise ValueError(f"a Couchbase Lite {config.release} replicator needs a {config.release.versioning.value} "
+                             f"database, not {store.versioning.value}")
+        if config.collections != ("_default",):
+            raise ValueError("only the default collection is implemented")
         self.config = config
         self.link = Link(blip, store, observer)
         self.state = ReplicatorState.STARTING
@@ -91,8 +105,18 @@ class Replicator:
 
     # Driving ---------------------------------------------------------------------------------
     def start(self) -> None:
-        self.link.request({"Profile": "getCheckpoint", "client": self.config.checkpoint_id},
-                          on_reply=self._on_checkpoint)
+        release, cp = self.config.release, self.config.checkpoint_id
+        if release.collections_first:
+            body = {"checkpoint_ids": [cp], "collections": list(self.config.collections)}
+            self.link.request({"Profile": "getCollections", "uuid": self.config.database_uuid},
+                              json.dumps(body, separators=(",", ":")).encode(), on_reply=self._on_collections)
+        elif release.waits_for_checkpoint_without_local or cp in self.link.store.checkpoints:
+            self.link.request({"Profile": "getCheckpoint", "client": cp}, on_reply=self._on_checkpoint)
+        else:
+            # Couchbase Lite 3.3 with no local checkpoint starts from 0 at once; the reply only
+            # brings the checkpoint's revision for the first save.
+            self.link.request({"Profile": "getCheckpoint", "client": cp}, on_reply=self._on_checkpoint_revision)
+            self._begin({}, since=0)
 
     def handle(self, event: BlipEvent) -> None:
         """Feed one BLIP event from the gateway."""
@@ -157,6 +181,27 @@ class Replicator:
                                       message="No handler for BLIP request")
 
     # Checkpoints -----------------------------------------------------------------------------
+    def _on_collections(self, reply: Response | ErrorResponse) -> None:
+        if isinstance(reply, ErrorResponse):
+            raise ReplicationError(f"getCollections failed: {reply.domain} {reply.code} {reply.message}")
+        entries = json.loads(reply.body) if reply.body else None
+        if not isinstance(entries, list) or len(entries) != len(self.config.collections):
+            raise RemoteDataError(f"getCollections answered {entries!r} for {len(self.config.collections)} "
+                                  "collection(s)", profile="getCollections")
+        entry = entries[0]
+        if entry is None:
+            raise ReplicationError(f"Collection {self.config.collections[0]} is not found on the remote server")
+        remote = {k: v for k, v in dict(entry).items() if k not in ("_rev", "rev")}
+        # Sync Gateway puts the revision inside as `_rev`; LiteCore 3.4/4.1 look for `rev`.
+        key = "rev" if self.config.release.reads_checkpoint_rev_property else "_rev"
+        self._checkpoint_rev = entry.get(key)
+        self.link.collection = "0"
+        self._resume(remote)
+
+    def _on_checkpoint_revision(self, reply: Response | ErrorResponse) -> None:
+        if isinstance(reply, Response) and self._checkpoint_rev is None and not self._save_in_flight:
+            self._checkpoint_rev = reply.properties.get("rev")
+
     def _on_checkpoint(self, reply: Response | ErrorResponse) -> None:
         remote: dict[str, Any] = {}
         if isinstance(reply, Response):
@@ -164,10 +209,16 @@ class Replicator:
             remote = json.loads(reply.body) if reply.body else {}
         elif reply.code != 404:
             raise ReplicationError(f"getCheckpoint failed: {reply.domain} {reply.code} {reply.message}")
+        self._resume(remote)
+
+    def _resume(self, remote: dict[str, Any]) -> None:
         local = self.link.store.checkpoints.get(self.config.checkpoint_id)
         # As Couchbase Lite: resume only where the device's own copy agrees with the gateway's.
         since = remote.get("remote", 0) if local is not None and local.get("remote") == remote.get("remote") \
             else 0
+        self._begin(remote, since)
+
+    def _begin(self, remote: dict[str, Any], since: Any) -> None:
         self._saved = dict(remote) if remote else None
         self.state = ReplicatorState.RUNNING
         if self._stop_requested:

@@ -1,18 +1,34 @@
 """A device's local database: documents with revision history, blobs, pending pushes, checkpoints.
 
 In memory, compact (bodies kept as the JSON bytes they arrived in), so a
-sleeping device costs little.
+sleeping device costs little. A rev-tree database (Couchbase Lite 3.x) keeps each document's
+revision ID and ancestors; a version-vector database (4.x) keeps its vector (HLV) and uses the
+current version as the revision ID.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from rig.replicator.clients import Versioning
 from rig.replicator.revisions import attachment_digest, generation, local_wins, new_rev_id
+from rig.replicator.versions import (
+    HybridClock,
+    Order,
+    Version,
+    VersionVector,
+    is_rev_tree_id,
+    merge,
+    new_local_version,
+    new_source_id,
+    trivial_merge,
+)
+from rig.replicator.versions import local_wins as vector_local_wins
 
 MAX_HISTORY = 50
 
@@ -20,10 +36,11 @@ MAX_HISTORY = 50
 class Document:
     """The current revision of one document, and what the server is known to have."""
 
-    __slots__ = ("body", "deleted", "doc_id", "history", "local_seq", "remote_rev", "rev", "stalled_rev")
+    __slots__ = ("body", "deleted", "doc_id", "history", "local_seq", "remote_rev", "rev", "stalled_rev",
+                 "vector")
 
     def __init__(self, doc_id: str, rev: str, history: tuple[str, ...], body: bytes, deleted: bool,
-                 remote_rev: str | None, local_seq: int) -> None:
+                 remote_rev: str | None, local_seq: int, vector: VersionVector | None = None) -> None:
         self.doc_id = doc_id
         self.rev = rev
         self.history = history
@@ -37,6 +54,8 @@ class Document:
         self.stalled_rev: str | None = None
         """A revision the server refused (409 conflict or 403 rejection): not pushed again.
         A new local edit or a pull that resolves the conflict makes a new revision."""
+        self.vector = vector
+        """Version-vector databases: the document's HLV (`rev` is its current version)."""
 
     @property
     def pending(self) -> bool:
@@ -67,13 +86,22 @@ class Attachment:
 
 
 class LocalStore:
-    """One device's database."""
+    """One device's database: rev trees by default, or version vectors with a source ID and an HLC clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, versioning: Versioning = Versioning.REV_TREES, *, source_id: str | None = None,
+                 clock: HybridClock | None = None) -> None:
+        self.versioning = versioning
+        self.source_id = source_id or new_source_id(os.urandom(16))
+        """This database's ID in version vectors (Couchbase Lite: 16 random bytes, base64)."""
+        self.clock = clock or HybridClock()
         self.docs: dict[str, Document] = {}
         self.blobs: dict[str, bytes] = {}
         self.checkpoints: dict[str, dict[str, Any]] = {}
         self._seq = 0
+
+    @property
+    def uses_version_vectors(self) -> bool:
+        return self.versioning is Versioning.VERSION_VECTORS
 
     def __len__(self) -> int:
         return sum(1 for doc in self.docs.values() if not doc.deleted)
@@ -103,6 +131,8 @@ class LocalStore:
                 self.blobs[digest] = att.data
                 stubs[name] = {"stub": True, "digest": digest, "length": len(att.data),
                                "revpos": gen, "content_type": att.content_type}
+                if self.uses_version_vectors:
+                    del stubs[name]["revpos"]  # no generations: LiteCore 4.x sends none
             body["_attachments"] = stubs
         elif current is not None and not current.deleted and "_attachments" in current.properties():
             body["_attachments"] = current.properties()["_attachments"]
@@ -115,6 +145,12 @@ class LocalStore:
 
     def _save_local(self, doc_id: str, body: bytes, *, deleted: bool) -> Document:
         current = self.docs.get(doc_id)
+        if self.uses_version_vectors:
+            vector = new_local_version(current.vector if current else None, self.clock, self.source_id)
+            doc = Document(doc_id, str(vector.current), (), body, deleted, current.remote_rev if current else None,
+                           self._next_seq(), vector)
+            self.docs[doc_id] = doc
+            return doc
         parent = current.rev if current else None
         rev = new_rev_id(parent, body, deleted=deleted)
         history = ((parent, *current.history)[:MAX_HISTORY] if current and parent else ())
@@ -130,18 +166,36 @@ class LocalStore:
                       key=lambda d: d.local_seq)
 
     def known_revs(self, doc_id: str, limit: int = 20) -> list[str]:
+        """What a `changes` reply lists for a wanted revision: rev trees, the current revision and its
+        ancestors; version vectors, the current versions of the local and the last remote revision
+        (LiteCore `VectorDocumentFactory::findAncestors`; Sync Gateway takes at most two)."""
         doc = self.docs.get(doc_id)
         if doc is None:
             return []
+        if doc.vector is not None:
+            return [doc.rev] if doc.remote_rev in (None, doc.rev) else [doc.rev, doc.remote_rev]
         return [doc.rev, *doc.history[: limit - 1]]
 
     def has_revision(self, doc_id: str, rev: str) -> bool:
+        """Rev trees: `rev` is current or an ancestor. Vectors: the vector already contains the version."""
         doc = self.docs.get(doc_id)
-        return doc is not None and (doc.rev == rev or rev in doc.history)
+        if doc is None:
+            return False
+        if doc.vector is not None and not is_rev_tree_id(rev):
+            return doc.vector.dominates(Version.parse(rev))
+        return doc.rev == rev or rev in doc.history
 
     def mark_pushed(self, doc_id: str, rev: str) -> None:
         doc = self.docs.get(doc_id)
         if doc is None:
+            return
+        if doc.vector is not None:
+            if doc.rev == rev:
+                doc.remote_rev = rev
+                doc.stalled_rev = None
+            elif doc.vector.dominates(Version.parse(rev)) and (
+                    doc.remote_rev is None or Version.parse(rev).value > Version.parse(doc.remote_rev).value):
+                doc.remote_rev = rev  # an older version of ours arrived: the newer one is still to push
             return
         if doc.rev == rev or rev in doc.history:
             if doc.remote_rev is None or doc.remote_rev in (rev, *self._ancestors_of(doc, rev)):
@@ -180,6 +234,34 @@ class LocalStore:
         new_rev = new_rev_id(rev, new_body, deleted=current.deleted)
         self.docs[doc_id] = Document(doc_id, new_rev, (rev, *history)[:MAX_HISTORY], new_body,
                                      current.deleted, rev, self._next_seq())
+        return InsertOutcome.CONFLICT_LOCAL_WON
+
+    def insert_remote_vector(self, doc_id: str, vector: VersionVector, body: bytes, deleted: bool) -> InsertOutcome:
+        """Store a pulled revision of a version-vector database. A conflict (neither vector contains the
+        other's current version) is resolved as Couchbase Lite 4.x's default resolver does: the remote
+        winner is kept with both vectors trivially merged; a local winner keeps its body under a new
+        version that merges both vectors (LiteCore `VectorDocument::resolveConflict`), to push next."""
+        current = self.docs.get(doc_id)
+        rev = str(vector.current)
+        if current is None or current.vector is None:
+            seq = current.local_seq if current else 0
+            self.docs[doc_id] = Document(doc_id, rev, (), body, deleted, rev, seq, vector)
+            return InsertOutcome.INSERTED
+        order = current.vector.compare(vector)
+        if order in (Order.SAME, Order.NEWER):
+            if order is Order.SAME or current.remote_rev is None:
+                current.remote_rev = rev  # the server holds this version (ours is newer, or the same)
+            return InsertOutcome.ALREADY_KNOWN
+        if order is Order.OLDER:
+            self.docs[doc_id] = Document(doc_id, rev, (), body, deleted, rev, current.local_seq, vector)
+            return InsertOutcome.INSERTED
+        if not vector_local_wins(current.vector, current.deleted, vector, deleted):
+            resolved = trivial_merge(vector, current.vector)
+            self.docs[doc_id] = Document(doc_id, rev, (), body, deleted, rev, current.local_seq, resolved)
+            return InsertOutcome.CONFLICT_REMOTE_WON
+        resolved = merge(vector, current.vector, self.clock, self.source_id)
+        self.docs[doc_id] = Document(doc_id, str(resolved.current), (), current.body, current.deleted, rev,
+                                     self._next_seq(), resolved)
         return InsertOutcome.CONFLICT_LOCAL_WON
 
     def purge(self, doc_id: str) -> bool:

@@ -44,7 +44,7 @@ def test_reconnect_pulls_only_what_is_new(make_device: MakeDevice, admin: AdminC
     assert admin.metric("sgw_replication_pull_num_pull_repl_since_zero", database=db) == since_zero + 1
 
     # A fresh install of the app (new local database) starts again from zero.
-    reinstalled = VirtualDevice(device.url, device.credentials)
+    reinstalled = VirtualDevice(device.url, device.credentials, cbl=device.cbl)
     assert reinstalled.sync(push=False, timeout=60).docs_pulled == 520
 
 
