@@ -62,12 +62,15 @@ class Puller:
         """Caught up, and every requested revision (and its attachments) stored."""
         return self.caught_up and self.tracker.outstanding == 0 and self._waiting_attachments == 0
 
-    def start(self, since: Any) -> None:
+    def start(self, since: Any, *, active_only: bool = False) -> None:
+        """Subscribe from `since`; `active_only`: no deleted or removed rows (a first sync into an empty database)."""
         self.tracker = SequenceTracker(since)
         props = {"Profile": "subChanges", "since": json.dumps(since),
                  "continuous": "true" if self.options.continuous else "false",
                  "batch": str(self.options.batch), "revocations": "true",
                  "versioning": self.link.store.versioning.value}
+        if active_only:
+            props["activeOnly"] = "true"
         if self.options.channels:
             props["filter"] = "sync_gateway/bychannel"
             props["channels"] = ",".join(self.options.channels)
