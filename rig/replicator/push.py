@@ -30,12 +30,20 @@ class Pusher:
         self._proposals_in_flight = 0
         self._exhausted = False
         self.started = False
+        self._forbidden_once: set[tuple[str, str]] = set()
+        """Revisions the gateway refused with 403 once in this replication (LiteCore RevToSend::retryCount)."""
+        self._to_retry: dict[str, str] = {}
+        """Document -> its 403 revision, waiting to be proposed again when the pusher would otherwise go idle."""
+
+    @property
+    def _quiet(self) -> bool:
+        return (self.started and self._exhausted and not self._in_flight and not self._to_send
+                and self._proposals_in_flight == 0)
 
     @property
     def idle(self) -> bool:
-        """Nothing in flight and nothing left that could be proposed."""
-        return (self.started and self._exhausted and not self._in_flight and not self._to_send
-                and self._proposals_in_flight == 0)
+        """Nothing in flight, nothing left that could be proposed, no refused write waiting for its retry."""
+        return self._quiet and not self._to_retry
 
     def start(self) -> None:
         self.started = True
@@ -50,7 +58,8 @@ class Pusher:
         """Propose pending local changes not already in flight, as far as the limits allow."""
         if not self.started or self._proposals_in_flight >= MAX_PROPOSALS_IN_FLIGHT:
             return
-        candidates = [d for d in self.link.store.pending() if d.doc_id not in self._in_flight]
+        candidates = [d for d in self.link.store.pending()
+                      if d.doc_id not in self._in_flight and self._to_retry.get(d.doc_id) != d.rev]
         while candidates and self._proposals_in_flight < MAX_PROPOSALS_IN_FLIGHT:
             batch, candidates = candidates[:PROPOSAL_SIZE], candidates[PROPOSAL_SIZE:]
             # Version vectors: the whole vector (Sync Gateway checks it for dominance), then the server's CV.
@@ -72,6 +81,7 @@ class Pusher:
                 self._in_flight.discard(doc_id)
                 self.link.report(EventKind.ERROR, doc_id, rev,
                                  f"{reply.domain} {reply.code}: proposeChanges: {reply.message}")
+            self._retry_when_quiet()
             return
         statuses: list[Any] = json.loads(reply.body) if reply.body else []
         store = self.link.store
@@ -98,6 +108,7 @@ class Pusher:
             self._exhausted = False
         if not self._exhausted:
             self.propose()
+        self._retry_when_quiet()
 
     def _server_has_our_ancestor(self, doc_id: str, rev: str, server_rev: str) -> bool:
         """A 409 whose server revision is an ancestor of ours is no conflict: the server got a revision
@@ -171,6 +182,11 @@ class Pusher:
             self.link.store.mark_pushed(doc_id, rev)
             self.link.stats.docs_pushed += 1
             self.link.report(EventKind.PUSHED, doc_id, rev)
+        elif reply.code == 403 and reply.domain == "HTTP" and (doc_id, rev) not in self._forbidden_once:
+            # LiteCore (Pusher+Revs.cc, CBL-123) retries a forbidden write once: proposed and sent
+            # again when the pusher would otherwise go idle, so the sync function runs twice.
+            self._forbidden_once.add((doc_id, rev))
+            self._to_retry[doc_id] = rev
         elif reply.code == 403 or reply.code == 401:
             # The sync function refused the write: recorded as rejected, never as success.
             self._stall(doc_id, rev, EventKind.REJECTED, f"{reply.code}: {reply.message}")
@@ -183,6 +199,14 @@ class Pusher:
             self._exhausted = False
         self._send_revs()
         if not self._exhausted:
+            self.propose()
+        self._retry_when_quiet()
+
+    def _retry_when_quiet(self) -> None:
+        """Propose the refused writes again once nothing else is in flight (LiteCore Pusher::afterEvent)."""
+        if self._to_retry and self._quiet:
+            self._to_retry.clear()
+            self._exhausted = False
             self.propose()
 
     # The gateway asks for attachment bytes while our rev is pending -------------------------
