@@ -238,7 +238,10 @@ class Replicator:
         pending = self.link.store.pending()
         body["local"] = (pending[0].local_seq - 1) if pending else self.link.store.last_sequence
         if self.puller is not None:
-            body["remote"] = self.puller.tracker.checkpoint
+            # LiteCore writes no `remote` before the puller has a position (an empty RemoteSequence):
+            # a device killed then resumes from 0 because it had none, not because its copy said 0.
+            if self.puller.tracker.checkpoint not in (0, None):
+                body["remote"] = self.puller.tracker.checkpoint
         elif self._saved and "remote" in self._saved:
             body["remote"] = self._saved["remote"]
         return body
