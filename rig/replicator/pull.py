@@ -19,7 +19,8 @@ from rig.replicator.versions import VersionVector, is_rev_tree_id
 # Changes-row flags (CBMobile_3+): a revoked or removed row is purged locally,
 # except exactly "deleted + removed", which is an ordinary tombstone.
 _DELETED, _REVOKED, _REMOVED = 1, 2, 4
-MAX_HISTORY = 20
+MAX_HISTORY = 50
+"""The history depth a rev-tree device asks for in its `changes` replies (LiteCore kDefaultMaxHistory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,8 @@ class Puller:
             body = json.dumps(answers, separators=(",", ":")).encode()
             # LiteCore asks for a history depth only for rev trees; a vector comes whole.
             props = None if store.uses_version_vectors else {"maxHistory": str(MAX_HISTORY)}
-            self.link.blip.send_response(request.number, props, body, compress=len(body) > 256)
+            # LiteCore deflates every changes reply that lists changes (RevFinder.cc), whatever its size.
+            self.link.blip.send_response(request.number, props, body, compress=True)
 
     # rev / norev -----------------------------------------------------------------------------
     def on_rev(self, request: Request) -> None:

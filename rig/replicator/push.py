@@ -13,10 +13,12 @@ from rig.replicator.revisions import attachment_proof
 from rig.replicator.store import Document
 from rig.replicator.versions import Version, is_rev_tree_id
 
-# Couchbase Lite's limits: 200 changes per proposal, at most 10 revs awaiting replies.
+# Couchbase Lite's limits (LiteCore ReplicatorTuning.hh): 200 changes per proposal, at most 5 proposal
+# lists, 10 revs and 2 MB of rev bodies awaiting replies.
 PROPOSAL_SIZE = 200
-MAX_PROPOSALS_IN_FLIGHT = 2
+MAX_PROPOSALS_IN_FLIGHT = 5
 MAX_REVS_IN_FLIGHT = 10
+MAX_REV_BYTES_AWAITING_REPLY = 2 * 1024 * 1024
 
 
 class Pusher:
@@ -27,6 +29,7 @@ class Pusher:
         """Documents proposed or being sent: never two revs of one document at once."""
         self._to_send: deque[tuple[str, str]] = deque()
         self._revs_in_flight = 0
+        self._rev_bytes_awaiting_reply = 0
         self._proposals_in_flight = 0
         self._exhausted = False
         self.started = False
@@ -138,7 +141,9 @@ class Pusher:
 
     def _send_revs(self) -> None:
         store = self.link.store
-        while self._to_send and self._revs_in_flight < MAX_REVS_IN_FLIGHT:
+        # As Pusher::maybeSendMoreRevs: another rev while fewer than 10 are in flight and at most 2 MB await replies.
+        while self._to_send and self._revs_in_flight < MAX_REVS_IN_FLIGHT and \
+                self._rev_bytes_awaiting_reply <= MAX_REV_BYTES_AWAITING_REPLY:
             doc_id, rev = self._to_send.popleft()
             doc = store.get(doc_id)
             if doc is None or doc.rev != rev:
@@ -147,10 +152,12 @@ class Pusher:
                 self._exhausted = False
                 continue
             self._revs_in_flight += 1
+            self._rev_bytes_awaiting_reply += len(doc.body)
             self.link.stats.bytes_pushed += len(doc.body)
+            # LiteCore deflates every rev it pushes (Pusher+Revs.cc), whatever its size.
             self.link.request(self._rev_properties(doc), doc.body,
-                              on_reply=partial(self._on_rev_reply, doc_id, rev),
-                              compress=len(doc.body) > 256)
+                              on_reply=partial(self._on_rev_reply, doc_id, rev, len(doc.body)),
+                              compress=bool(doc.body))
 
     @staticmethod
     def _rev_properties(doc: Document) -> dict[str, str]:
@@ -175,8 +182,9 @@ class Pusher:
             props["deleted"] = "1"
         return props
 
-    def _on_rev_reply(self, doc_id: str, rev: str, reply: Response | ErrorResponse) -> None:
+    def _on_rev_reply(self, doc_id: str, rev: str, size: int, reply: Response | ErrorResponse) -> None:
         self._revs_in_flight -= 1
+        self._rev_bytes_awaiting_reply -= size
         self._in_flight.discard(doc_id)
         if isinstance(reply, Response):
             self.link.store.mark_pushed(doc_id, rev)
