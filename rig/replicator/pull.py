@@ -128,6 +128,9 @@ class Puller:
                 answers.append(0)
                 tracker.add(seq, doc_id, rev, requested=False)
             elif store.has_revision(doc_id, rev):
+                # Already held: LiteCore records it as the gateway's revision of the document
+                # (RevFinder: setDocRemoteAncestor), so a reply lost with a push is not pushed again.
+                store.mark_pushed(doc_id, rev)
                 answers.append(0)
                 tracker.add(seq, doc_id, rev, requested=False)
             else:

@@ -33,6 +33,7 @@ class Pusher:
         self._proposals_in_flight = 0
         self._exhausted = False
         self.started = False
+        self._announce_caught_up = False
         self._forbidden_once: set[tuple[str, str]] = set()
         """Revisions the gateway refused with 403 once in this replication (LiteCore RevToSend::retryCount)."""
         self._to_retry: dict[str, str] = {}
@@ -50,6 +51,12 @@ class Pusher:
 
     def start(self) -> None:
         self.started = True
+        # LiteCore reads its local changes feed in batches of 200 and sends an empty `proposeChanges`
+        # (no reply) whenever a read comes back empty (Pusher::gotChanges/sendChanges): a one-shot
+        # push whose pending count is a multiple of 200 (0 included), and every continuous push once
+        # its feed has caught up.
+        pending = len(self.link.store.pending())
+        self._announce_caught_up = self.continuous or pending % PROPOSAL_SIZE == 0
         self.propose()
 
     def notify_local_change(self) -> None:
@@ -76,6 +83,9 @@ class Pusher:
                               on_reply=partial(self._on_proposal_reply, proposed),
                               urgent=True, compress=True)
         self._exhausted = not candidates
+        if self._exhausted and self._announce_caught_up:
+            self._announce_caught_up = False
+            self.link.request({"Profile": "proposeChanges", "conflictIncludesRev": "true"}, b"[]", urgent=True)
 
     def _on_proposal_reply(self, proposed: list[tuple[str, str]], reply: Response | ErrorResponse) -> None:
         self._proposals_in_flight -= 1

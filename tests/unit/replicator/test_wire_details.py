@@ -85,3 +85,36 @@ def test_revs_stop_at_2_mb_awaiting_replies(release: str) -> None:
     _, peer, _ = _replicator(release, {"proposeChanges": accept_all, "rev": lambda r: None}, pull=False,
                              docs=10, body_size=300_000)
     assert len([r for r in peer.received if r.profile == "rev"]) == 7  # 7 x 300 KB passes 2 MB
+
+
+@pytest.mark.parametrize("release", ALL)
+def test_a_changes_row_naming_a_held_revision_records_it_as_the_gateways(release: str) -> None:
+    # The device pushed its edit but the reply was lost: it still thinks the gateway lacks it.
+    replicator, peer, ours = _replicator(release, {"proposeChanges": lambda r: None}, pull=True, push=False, docs=1)
+    doc = replicator.link.store.get("d00000")
+    assert doc is not None and doc.pending
+    run(replicator, peer, ours, send=[({"Profile": "changes", "collection": "0"},
+                                       json.dumps([[7, "d00000", doc.rev]]).encode())])
+    assert not doc.pending and replicator.link.store.pending() == []
+    assert json.loads(peer.replies[-1].body) == []  # "have it"
+
+
+@pytest.mark.parametrize("release", ALL)
+@pytest.mark.parametrize(("pending", "continuous", "lists"), [
+    (0, False, [0]), (3, False, [3]), (200, False, [200, 0]), (3, True, [3, 0]), (0, True, [0]),
+])
+def test_an_empty_proposal_without_reply_when_the_local_feed_comes_back_empty(
+    release: str, pending: int, continuous: bool, lists: list[int]
+) -> None:
+    store = store_for(release)
+    for i in range(pending):
+        store.put(f"d{i:05}", {"n": i})
+    ours = BlipConnection()
+    replicator = Replicator(ours, store, ReplicatorConfig("cp-test", pull=False, continuous=continuous,
+                                                          release=RELEASES[release]), clock=lambda: 0.0)
+    peer = ScriptedPeer({"getCollections": lambda r: (None, b"[{}]"), "getCheckpoint": lambda r: 404,
+                         "proposeChanges": lambda r: None})
+    run(replicator, peer, ours)
+    proposals = [r for r in peer.received if r.profile == "proposeChanges"]
+    assert [len(json.loads(r.body)) for r in proposals] == lists
+    assert [r.no_reply for r in proposals] == [n == 0 for n in lists]
