@@ -13,7 +13,9 @@ Tree::
     │   │   ├── AuthenticationRejected  401
     │   │   └── SubprotocolRejected     no acceptable BLIP subprotocol
     │   ├── ReadTimeout
-    │   ├── ConnectionClosed
+    │   ├── HeartbeatTimeout     no pong within the timeout after a WebSocket ping
+    │   ├── ConnectionClosed     carries the close code (1006: the stream ended without a close frame)
+    │   │   └── RemoteUnavailable  a BLIP error 503: the device closed with 4001 to reconnect
     │   └── WebSocketProtocolError  the peer broke RFC 6455 (carries the close code we answered)
     ├── ReplicationError         the replication could not proceed (BLIP ERR from the peer, ...)
     │   └── RemoteDataError      a well-framed message whose content makes no sense (not JSON, wrong shape)
@@ -62,7 +64,14 @@ class TransportError(RigError):
 
 
 class ConnectError(TransportError):
-    """The TCP/TLS connection could not be made."""
+    """The TCP/TLS connection could not be made (the OSError, if any, is the `__cause__`)."""
+
+    def __init__(self, message: str, *, eof: bool = False, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.eof = eof
+        """The peer ended the stream before a complete handshake answer (LiteCore: HTTP 400 "Unexpected EOF")."""
+        self.timed_out = timed_out
+        """No complete handshake answer in time."""
 
 
 class HandshakeRejected(TransportError):
@@ -86,13 +95,31 @@ class ReadTimeout(TransportError):
     """Nothing arrived within the read timeout."""
 
 
+class HeartbeatTimeout(TransportError):
+    """Nothing came back within the pong timeout after a WebSocket ping: the connection is dead."""
+
+
 class ConnectionClosed(TransportError):
     """The peer closed the connection (or the TCP stream ended)."""
 
     def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
         super().__init__(f"{message} (code={code}, reason={reason!r})")
         self.code = code
+        """The close frame's status code; 1006 when the stream ended without one; None if unknown."""
         self.reason = reason
+
+
+class RemoteUnavailable(ConnectionClosed):
+    """The gateway answered a request with a BLIP error HTTP 503; the device closed with 4001 to reconnect.
+
+    As LiteCore's Replicator::onError: WebSocket 503 is a stopping error ("The server is
+    over capacity") that closes the connection with kCloseAppTransient (4001), and retries.
+    """
+
+    def __init__(self, message: str, *, profile: str, status: int = 503) -> None:
+        super().__init__(message, code=4001, reason=f"{profile}: HTTP {status}")
+        self.profile = profile
+        self.status = status
 
 
 class WebSocketProtocolError(TransportError):

@@ -47,6 +47,10 @@ class _GatedTransport:
         self._decoder = BlipConnection() if tap is not None else None
         self._mirrored = 0
 
+    @property
+    def close_code(self) -> int | None:
+        return self._transport.close_code
+
     def _drain(self) -> None:
         if not self.holding and self._held:
             held, self._held = self._held, []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,6 +13,7 @@ from rig.replicator.clients import DEFAULT_RELEASE, ClientRelease, client_releas
 from rig.replicator.link import Observer, ReplicationStats
 from rig.replicator.session import SyncSession
 from rig.transport import BasicAuth, SessionAuth, WebSocketTransport
+from rig.transport.heartbeat import HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S
 
 
 def blipsync_url(url: str) -> str:
@@ -60,6 +62,8 @@ class VirtualDevice:
     connect_timeout: float = 30.0
     checkpoint_interval: float = 5.0
     session: SyncSession | None = None
+    heartbeat: tuple[float, float] | None = (HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S)
+    """(seconds without a byte received before a WebSocket PING, seconds to wait for an answer), or None."""
     via: tuple[str, int] | None = None
     """Connect through this (host, port), a link proxy of `rig.faults.proxy`; URL and checkpoint stay the same."""
 
@@ -84,13 +88,18 @@ class VirtualDevice:
 
     def sync(self, *, push: bool = True, pull: bool = True, continuous: bool = False,
              timeout: float | None = None, stop: threading.Event | None = None,
-             observer: Observer | None = None) -> ReplicationStats:
-        """Connect, replicate (one-shot by default), disconnect. See SyncSession.run for errors."""
+             observer: Observer | None = None, on_connected: Callable[[], None] | None = None) -> ReplicationStats:
+        """Connect, replicate (one-shot by default), disconnect. See SyncSession.run for errors.
+
+        `on_connected` is called once the WebSocket is open (Couchbase Lite resets its retry count there).
+        """
         release = self.release
         subprotocols = self.subprotocols or release.subprotocols(push=push, pull=pull)
         transport = WebSocketTransport.connect(self.url, subprotocols=subprotocols,
                                                auth=self.credentials.auth(), timeout=self.connect_timeout,
-                                               connect_to=self.via)
+                                               connect_to=self.via, heartbeat=self.heartbeat)
+        if on_connected is not None:
+            on_connected()
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
                                   channels=self.channels, checkpoint_interval=self.checkpoint_interval,
                                   release=release, database_uuid=self.device_uuid, collections=self.collections)

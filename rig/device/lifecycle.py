@@ -21,7 +21,6 @@ from enum import Enum
 from rig.device.profile import DeviceProfile
 
 _MAX_PENALTY = 24 * 3600.0
-_RETRY_S = 5.0
 
 
 class AppState(Enum):
@@ -170,7 +169,6 @@ class Lifecycle:
             actions.extend(self._fire(name, at))
 
     def _fire(self, name: str, now: float) -> list[Action]:
-        state = self.state
         if name == "edit":
             self._schedule_edit(now)
             return [Edit()]
@@ -182,8 +180,6 @@ class Lifecycle:
         if name == "grace_end":
             self._to_sleep(now, AppState.SUSPENDED)
             return [StopSync()]
-        if name == "retry" and state is AppState.FOREGROUND:
-            return [StartContinuous()]
         if name == "user_opens":
             return self._to_foreground(now)
         if name == "refresh":
@@ -227,8 +223,8 @@ class Lifecycle:
         if self.state is AppState.AWAKE:
             self._close_wake(now, caught_up=ok)
             self._to_sleep(now, AppState.SUSPENDED)
-        elif self.state is AppState.FOREGROUND and not ok:
-            self.timers["retry"] = now + _RETRY_S  # Couchbase Lite retries a continuous replication
+        # In the foreground a failed replication stays stopped until the app starts it again (the
+        # next launch): Couchbase Lite retries only transient errors, inside the replicator (runner).
         return []
 
     def user_opens_app(self, now: float) -> list[Action]:

@@ -33,7 +33,7 @@ from rig.device.measure import Arrival, Measurements, WakeMeasurement
 from rig.device.profile import DeviceProfile
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
-from rig.replicator.retry import RetryPolicy, is_protocol_error
+from rig.replicator.retry import Backoff, RetryPolicy, is_protocol_error, litecore_error
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,20 @@ def default_editor(device: VirtualDevice, rng: random.Random) -> None:
     doc_id = f"{user}.profile.{rng.randrange(5)}"
     device.store.put(doc_id, {"type": "profile", "owner": user, "channels": [user],
                               "device": device.name, "written_at": time.time(), "note": rng.random()})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRecord:
+    """One retry scheduled after a failed replication, as Couchbase Lite schedules it."""
+
+    at: float
+    """Wall-clock time of the failure."""
+    attempt: int
+    """1 for the first retry since the last successful connect, 2 for the next, ..."""
+    delay_s: float
+    """The wait before the retry (2, 4, 8 ... s, at most 300)."""
+    error: str
+    """What LiteCore would report, e.g. ``WebSocket 1006`` or ``POSIX 111``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,10 @@ class DeviceRunner:
         self.errors: list[str] = []
         self.retries = 0
         """Replication attempts started again after a transient error, as Couchbase Lite retries."""
+        self.retry_log: list[RetryRecord] = []
+        """Every retry scheduled, with its wait (the run's summary reports them per fault)."""
+        self.connects = 0
+        """WebSocket connections opened (each resets the retry count, as Couchbase Lite)."""
         self.protocol_errors = 0
         """Replications ended by a gateway that broke the protocol (bad frames, nonsense content)."""
         self.acknowledged: list[tuple[str, str]] = []
@@ -179,13 +197,18 @@ class DeviceRunner:
 
         def work() -> None:
             ok, pulled, pushed, retries = False, 0, 0, 0
-            policy = RetryPolicy(continuous=continuous)
+            backoff = Backoff(RetryPolicy(continuous=continuous))
+
+            def connected() -> None:
+                backoff.connected()
+                self.connects += 1
             # The session's own deadline is a safety net: the lifecycle's budget timer cuts first.
             deadline = None if budget is None else time.monotonic() + budget + 5
             while True:
                 try:
                     timeout = None if deadline is None else max(0.1, deadline - time.monotonic())
-                    stats = self.device.sync(continuous=continuous, stop=stop, observer=observe, timeout=timeout)
+                    stats = self.device.sync(continuous=continuous, stop=stop, observer=observe, timeout=timeout,
+                                             on_connected=connected)
                     ok, pulled, pushed = True, pulled + stats.docs_pulled, pushed + stats.docs_pushed
                     break
                 except Exception as exc:  # a failure ends this attempt; retried only if transient
@@ -194,8 +217,11 @@ class DeviceRunner:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     if is_protocol_error(exc):
                         self.protocol_errors += 1
-                    wait = policy.next_delay(retries, exc)
+                    wait = backoff.failed(exc)
                     log.debug("%s: sync failed (%s); retry in %s s", self.device.name, exc, wait)
+                    if wait is not None:
+                        self.retry_log.append(RetryRecord(time.time(), backoff.retries, wait,
+                                                          str(litecore_error(exc))))
                     if wait is None or stop.wait(wait) or token != self._token:
                         break
                     retries += 1

@@ -24,7 +24,7 @@ from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
 from rig.load.coordinate import MasterSession
-from rig.load.durability import check_run, outage_costs
+from rig.load.durability import check_run, outage_costs, retry_rows
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.progress import Progress, Snapshot
 from rig.load.results import check_thresholds, flat_metrics, machine, release_lines, write_csv
@@ -190,7 +190,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "thresholds": {"given": fail_if or [], "applied": thresholds, "failed": failed},
                "machine": machine(),
                "durability": durability.as_dict(), "throughput_agreement": agreement,
-               "faults": outage_costs(injector.outages, measurements),
+               "faults": outage_costs(injector.outages, measurements, retry_rows(run_dir)),
                "links": totals["links"], "device_errors_by_kind": totals["device_errors_by_kind"],
                "device_error_samples": totals["device_error_samples"],
                "protocol_errors": {"total": int(flat["protocol_errors"]),
@@ -295,10 +295,22 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         log(f"  fault {row['fault']:14} {took}; wakes touched {row['wakes_touched']}, failed "
             f"{row['wakes_failed']}, retries {row['retries']}, caught up p95 {_s(sync['p95'])}"
             + (f"; ERROR {row['error']}" if row["error"] else ""))
+        log(f"  {'':20} {_reconnects_text(row['reconnects'])}")
     _print_links(summary, log)
     for failure in summary["thresholds"]["failed"]:
         log(f"  THRESHOLD FAILED: {failure}")
     log(f"results: {run_dir}/summary.json (+ wakes.csv, arrivals.csv, locust_stats_history.csv)")
+
+
+def _reconnects_text(reconnects: dict[str, Any]) -> str:
+    """One line on the retries' waits, next to Couchbase Lite's schedule (2, 4, 8 ... s)."""
+    if not reconnects["retries"]:
+        return "no device retried"
+    delay = reconnects["delay_s"]
+    attempts = " ".join(f"#{n}:{count}" for n, count in reconnects["by_attempt"].items())
+    return (f"reconnect waits p50 {_s(delay['p50'])} p95 {_s(delay['p95'])} max {_s(delay['max'])} over "
+            f"{reconnects['retries']} retries of {len(reconnects['devices'])} devices; by attempt {attempts} "
+            "(Couchbase Lite waits 2 s before #1, 4 s before #2, 8 s before #3 ...)")
 
 
 def _print_links(summary: dict[str, Any], log: Any) -> None:

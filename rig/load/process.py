@@ -227,6 +227,8 @@ class LoadProcess:
                   "device_error_samples": error_samples(self.runners),
                   "team_size": self.scenario.team_size, "samples": samples,
                   "retries": sum(r.retries for r in self.runners),
+                  "retry_delays": [[r.device.name, rec.at, rec.attempt, rec.delay_s, rec.error]
+                                   for r in self.runners for rec in r.retry_log],
                   "protocol_errors": {r.device.name: r.protocol_errors for r in self.runners if r.protocol_errors},
                   "links": links,
                   "device_names": [r.device.name for r in self.runners],

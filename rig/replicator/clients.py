@@ -3,7 +3,7 @@
 The one place that knows release names. Everything else asks a `ClientRelease` for a behaviour
 (`versioning`, `subprotocols(...)`, `collections_first`, ...) and never compares version strings.
 Read from LiteCore's release tags (Replicator/Replicator.cc `compatibleProtocols`, `getCollections`,
-Puller.cc, Pusher+Revs.cc, RevFinder.cc) and the spec's "Corrections and settled questions".
+Puller.cc, Pusher+Revs.cc, RevFinder.cc, Checkpoint.cc) and the spec's "Corrections and settled questions".
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class ClientRelease:
     """Waits for the remote checkpoint before replicating even when it holds no local checkpoint."""
     v4_first_when_push_only: bool
     """A rev-tree database that only pushes offers CBMobile_4 before CBMobile_3 (3.4+)."""
+    orders_compound_sequences: bool
+    """Resuming between two different checkpoints, orders Sync Gateway's compound sequences (`ParsedSequenceID`,
+    3.4 and 4.1); older releases compare integer sequences only and start from 0 otherwise."""
 
     def subprotocols(self, *, push: bool, pull: bool) -> tuple[str, ...]:
         """`Sec-WebSocket-Protocol` entries in preference order (LiteCore `compatibleProtocols`)."""
@@ -57,13 +60,15 @@ class ClientRelease:
 
 
 RELEASES: dict[str, ClientRelease] = {
-    "3.3": ClientRelease("3.3", Versioning.REV_TREES, collections_first=False, reads_checkpoint_rev_property=True,
-                         waits_for_checkpoint_without_local=False, v4_first_when_push_only=False),
+    "3.3": ClientRelease("3.3", Versioning.REV_TREES, collections_first=False, reads_checkpoint_rev_property=False,
+                         waits_for_checkpoint_without_local=False, v4_first_when_push_only=False,
+                         orders_compound_sequences=False),
     "3.4": ClientRelease("3.4", Versioning.REV_TREES, collections_first=True, reads_checkpoint_rev_property=True,
-                         waits_for_checkpoint_without_local=True, v4_first_when_push_only=True),
+                         waits_for_checkpoint_without_local=True, v4_first_when_push_only=True,
+                         orders_compound_sequences=True),
     "4.1": ClientRelease("4.1", Versioning.VERSION_VECTORS, collections_first=True,
                          reads_checkpoint_rev_property=True, waits_for_checkpoint_without_local=True,
-                         v4_first_when_push_only=True),
+                         v4_first_when_push_only=True, orders_compound_sequences=True),
 }
 DEFAULT_RELEASE = "3.3"
 

@@ -13,10 +13,12 @@ from rig.replicator.revisions import attachment_proof
 from rig.replicator.store import Document
 from rig.replicator.versions import Version, is_rev_tree_id
 
-# Couchbase Lite's limits: 200 changes per proposal, at most 10 revs awaiting replies.
+# Couchbase Lite's limits (LiteCore ReplicatorTuning.hh): 200 changes per proposal, at most 5 proposal
+# lists, 10 revs and 2 MB of rev bodies awaiting replies.
 PROPOSAL_SIZE = 200
-MAX_PROPOSALS_IN_FLIGHT = 2
+MAX_PROPOSALS_IN_FLIGHT = 5
 MAX_REVS_IN_FLIGHT = 10
+MAX_REV_BYTES_AWAITING_REPLY = 2 * 1024 * 1024
 
 
 class Pusher:
@@ -27,18 +29,34 @@ class Pusher:
         """Documents proposed or being sent: never two revs of one document at once."""
         self._to_send: deque[tuple[str, str]] = deque()
         self._revs_in_flight = 0
+        self._rev_bytes_awaiting_reply = 0
         self._proposals_in_flight = 0
         self._exhausted = False
         self.started = False
+        self._announce_caught_up = False
+        self._forbidden_once: set[tuple[str, str]] = set()
+        """Revisions the gateway refused with 403 once in this replication (LiteCore RevToSend::retryCount)."""
+        self._to_retry: dict[str, str] = {}
+        """Document -> its 403 revision, waiting to be proposed again when the pusher would otherwise go idle."""
 
     @property
-    def idle(self) -> bool:
-        """Nothing in flight and nothing left that could be proposed."""
+    def _quiet(self) -> bool:
         return (self.started and self._exhausted and not self._in_flight and not self._to_send
                 and self._proposals_in_flight == 0)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight, nothing left that could be proposed, no refused write waiting for its retry."""
+        return self._quiet and not self._to_retry
+
     def start(self) -> None:
         self.started = True
+        # LiteCore reads its local changes feed in batches of 200 and sends an empty `proposeChanges`
+        # (no reply) whenever a read comes back empty (Pusher::gotChanges/sendChanges): a one-shot
+        # push whose pending count is a multiple of 200 (0 included), and every continuous push once
+        # its feed has caught up.
+        pending = len(self.link.store.pending())
+        self._announce_caught_up = self.continuous or pending % PROPOSAL_SIZE == 0
         self.propose()
 
     def notify_local_change(self) -> None:
@@ -50,7 +68,8 @@ class Pusher:
         """Propose pending local changes not already in flight, as far as the limits allow."""
         if not self.started or self._proposals_in_flight >= MAX_PROPOSALS_IN_FLIGHT:
             return
-        candidates = [d for d in self.link.store.pending() if d.doc_id not in self._in_flight]
+        candidates = [d for d in self.link.store.pending()
+                      if d.doc_id not in self._in_flight and self._to_retry.get(d.doc_id) != d.rev]
         while candidates and self._proposals_in_flight < MAX_PROPOSALS_IN_FLIGHT:
             batch, candidates = candidates[:PROPOSAL_SIZE], candidates[PROPOSAL_SIZE:]
             # Version vectors: the whole vector (Sync Gateway checks it for dominance), then the server's CV.
@@ -64,6 +83,9 @@ class Pusher:
                               on_reply=partial(self._on_proposal_reply, proposed),
                               urgent=True, compress=True)
         self._exhausted = not candidates
+        if self._exhausted and self._announce_caught_up:
+            self._announce_caught_up = False
+            self.link.request({"Profile": "proposeChanges", "conflictIncludesRev": "true"}, b"[]", urgent=True)
 
     def _on_proposal_reply(self, proposed: list[tuple[str, str]], reply: Response | ErrorResponse) -> None:
         self._proposals_in_flight -= 1
@@ -72,6 +94,7 @@ class Pusher:
                 self._in_flight.discard(doc_id)
                 self.link.report(EventKind.ERROR, doc_id, rev,
                                  f"{reply.domain} {reply.code}: proposeChanges: {reply.message}")
+            self._retry_when_quiet()
             return
         statuses: list[Any] = json.loads(reply.body) if reply.body else []
         store = self.link.store
@@ -102,6 +125,7 @@ class Pusher:
             self._exhausted = False
         if not self._exhausted:
             self.propose()
+        self._retry_when_quiet()
 
     def _changed_since(self, doc_id: str, rev: str) -> bool:
         doc = self.link.store.get(doc_id)
@@ -135,7 +159,9 @@ class Pusher:
 
     def _send_revs(self) -> None:
         store = self.link.store
-        while self._to_send and self._revs_in_flight < MAX_REVS_IN_FLIGHT:
+        # As Pusher::maybeSendMoreRevs: another rev while fewer than 10 are in flight and at most 2 MB await replies.
+        while self._to_send and self._revs_in_flight < MAX_REVS_IN_FLIGHT and \
+                self._rev_bytes_awaiting_reply <= MAX_REV_BYTES_AWAITING_REPLY:
             doc_id, rev = self._to_send.popleft()
             doc = store.get(doc_id)
             if doc is None or doc.rev != rev:
@@ -144,10 +170,12 @@ class Pusher:
                 self._exhausted = False
                 continue
             self._revs_in_flight += 1
+            self._rev_bytes_awaiting_reply += len(doc.body)
             self.link.stats.bytes_pushed += len(doc.body)
+            # LiteCore deflates every rev it pushes (Pusher+Revs.cc), whatever its size.
             self.link.request(self._rev_properties(doc), doc.body,
-                              on_reply=partial(self._on_rev_reply, doc_id, rev),
-                              compress=len(doc.body) > 256)
+                              on_reply=partial(self._on_rev_reply, doc_id, rev, len(doc.body)),
+                              compress=bool(doc.body))
 
     @staticmethod
     def _rev_properties(doc: Document) -> dict[str, str]:
@@ -172,13 +200,19 @@ class Pusher:
             props["deleted"] = "1"
         return props
 
-    def _on_rev_reply(self, doc_id: str, rev: str, reply: Response | ErrorResponse) -> None:
+    def _on_rev_reply(self, doc_id: str, rev: str, size: int, reply: Response | ErrorResponse) -> None:
         self._revs_in_flight -= 1
+        self._rev_bytes_awaiting_reply -= size
         self._in_flight.discard(doc_id)
         if isinstance(reply, Response):
             self.link.store.mark_pushed(doc_id, rev)
             self.link.stats.docs_pushed += 1
             self.link.report(EventKind.PUSHED, doc_id, rev)
+        elif reply.code == 403 and reply.domain == "HTTP" and (doc_id, rev) not in self._forbidden_once:
+            # LiteCore (Pusher+Revs.cc, CBL-123) retries a forbidden write once: proposed and sent
+            # again when the pusher would otherwise go idle, so the sync function runs twice.
+            self._forbidden_once.add((doc_id, rev))
+            self._to_retry[doc_id] = rev
         elif reply.code == 403 or reply.code == 401:
             # The sync function refused the write: recorded as rejected, never as success.
             self._stall(doc_id, rev, EventKind.REJECTED, f"{reply.code}: {reply.message}")
@@ -191,6 +225,14 @@ class Pusher:
             self._exhausted = False
         self._send_revs()
         if not self._exhausted:
+            self.propose()
+        self._retry_when_quiet()
+
+    def _retry_when_quiet(self) -> None:
+        """Propose the refused writes again once nothing else is in flight (LiteCore Pusher::afterEvent)."""
+        if self._to_retry and self._quiet:
+            self._to_retry.clear()
+            self._exhausted = False
             self.propose()
 
     # The gateway asks for attachment bytes while our rev is pending -------------------------

@@ -26,6 +26,7 @@ from rig.replicator.clients import DEFAULT_RELEASE, RELEASES, ClientRelease
 from rig.replicator.link import EventKind, Link, Observer, ReplicationStats
 from rig.replicator.pull import Puller, PullOptions
 from rig.replicator.push import Pusher
+from rig.replicator.resume import resume_point
 from rig.replicator.store import LocalStore
 
 CHECKPOINT_INTERVAL_S = 5.0
@@ -105,6 +106,7 @@ class Replicator:
         self._last_save = clock()
         self._save_in_flight = False
         self._stop_requested = False
+        self._first_sync = False
 
     @property
     def stats(self) -> ReplicationStats:
@@ -130,6 +132,10 @@ class Replicator:
     # Driving ---------------------------------------------------------------------------------
     def start(self) -> None:
         release, cp = self.config.release, self.config.checkpoint_id
+        store = self.link.store
+        # LiteCore (getLocalCheckpoint): pulling into a database that never held a document, with no
+        # local checkpoint, skips deleted revisions (`activeOnly`): a fresh install pulls no tombstones.
+        self._first_sync = cp not in store.checkpoints and store.last_sequence == 0
         if self.collection_aware:
             self.link.request(*collections_request(self.config.database_uuid, [cp], self.config.collections),
                               on_reply=self._on_collections)
@@ -236,9 +242,7 @@ class Replicator:
 
     def _resume(self, remote: dict[str, Any]) -> None:
         local = self.link.store.checkpoints.get(self.config.checkpoint_id)
-        # As Couchbase Lite: resume only where the device's own copy agrees with the gateway's.
-        since = remote.get("remote", 0) if local is not None and local.get("remote") == remote.get("remote") \
-            else 0
+        since = resume_point(local, remote, orders_compound=self.config.release.orders_compound_sequences)
         self._begin(remote, since)
 
     def _begin(self, remote: dict[str, Any], since: Any) -> None:
@@ -248,7 +252,7 @@ class Replicator:
             self.stop()
             return
         if self.puller is not None:
-            self.puller.start(since)
+            self.puller.start(since, active_only=self._first_sync)
         if self.pusher is not None:
             self.pusher.start()
 
@@ -257,7 +261,10 @@ class Replicator:
         pending = self.link.store.pending()
         body["local"] = (pending[0].local_seq - 1) if pending else self.link.store.last_sequence
         if self.puller is not None:
-            body["remote"] = self.puller.tracker.checkpoint
+            # LiteCore writes no `remote` before the puller has a position (an empty RemoteSequence):
+            # a device killed then resumes from 0 because it had none, not because its copy said 0.
+            if self.puller.tracker.checkpoint not in (0, None):
+                body["remote"] = self.puller.tracker.checkpoint
         elif self._saved and "remote" in self._saved:
             body["remote"] = self._saved["remote"]
         return body
@@ -287,7 +294,12 @@ class Replicator:
                 self.link.request({"Profile": "getCheckpoint", "client": self.config.checkpoint_id},
                                   on_reply=self._on_reread)
                 return
-            raise ReplicationError(f"setCheckpoint failed: {reply.domain} {reply.code} {reply.message}")
+            # LiteCore logs it (gotError) and marks the save done: the replication goes on, the
+            # device's own checkpoint stays where it was (a 503 closed the connection before this).
+            self.link.report(EventKind.ERROR, detail=f"{reply.domain} {reply.code}: setCheckpoint: {reply.message}")
+            if self.state is ReplicatorState.SAVING:
+                self.state = ReplicatorState.DONE
+            return
         self._checkpoint_rev = reply.properties.get("rev", self._checkpoint_rev)
         self._saved = body
         self.link.store.checkpoints[self.config.checkpoint_id] = dict(body)

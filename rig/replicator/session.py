@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from rig._errors import ConnectionClosed, ReadTimeout, ReplicationError
-from rig.blip import BlipConnection
+from rig._errors import ConnectionClosed, ReadTimeout, RemoteUnavailable, ReplicationError
+from rig.blip import Request
 from rig.replicator.collection_group import CollectionsReplicator
 from rig.replicator.link import Observer, ReplicationStats
 from rig.replicator.replicator import Replicator, ReplicatorConfig, ReplicatorState
+from rig.replicator.stopping import ProfiledBlip, stopping_error
 from rig.replicator.store import LocalStore
 
 # How long one read waits before the driver ticks the replicator (checkpoint timer, stop flag).
@@ -25,6 +26,11 @@ class ByteTransport(Protocol):
 
     def close(self, code: int = 1000, reason: str = "") -> None: ...
 
+    @property
+    def close_code(self) -> int | None:
+        """The peer's close status, None when the stream ended without a close frame."""
+        ...
+
 
 class ReplicationTimedOut(ReplicationError):
     """The replication did not finish within its time budget (the OS would kill the app here)."""
@@ -36,7 +42,7 @@ class SyncSession:
     def __init__(self, transport: ByteTransport, store: LocalStore, config: ReplicatorConfig, *,
                  observer: Observer | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
-        self.blip = BlipConnection()
+        self.blip = ProfiledBlip()
         self.replicator: Replicator | CollectionsReplicator
         if len(config.collections) > 1:
             self.replicator = CollectionsReplicator(self.blip, store, config, clock=clock, observer=observer)
@@ -66,7 +72,9 @@ class SyncSession:
 
         Raises ReplicationTimedOut when the budget runs out mid-flight (the connection is
         then cut, as when the OS kills a suspended app), ReplicationError when the gateway
-        refused the replication, ConnectionClosed when it hung up before the end.
+        refused the replication, ConnectionClosed when it hung up before the end (its code is
+        the gateway's close status, 1006 without a close frame), RemoteUnavailable (after
+        closing with 4001) when the gateway answered a request with a BLIP error 503.
         """
         replicator = self.replicator
         deadline = None if timeout is None else self._clock() + timeout
@@ -92,14 +100,23 @@ class SyncSession:
                 except ReadTimeout:
                     frame = b""
                 if frame is None:
+                    code = self.transport.close_code
                     raise ConnectionClosed("the gateway closed the connection before the replication "
-                                           f"finished (state {replicator.state.value})")
+                                           f"finished (state {replicator.state.value})",
+                                           code=1006 if code is None else code)
                 with self._lock:
                     if frame:
                         for event in self.blip.receive_frame(frame):
+                            if not isinstance(event, Request):
+                                stop_error = stopping_error(self.blip.answered(event), event)
+                                if stop_error is not None:
+                                    raise stop_error
                             replicator.handle(event)
                     replicator.tick()
                     self._flush()
+        except RemoteUnavailable as exc:
+            self.transport.close(exc.code or 4001, exc.reason)
+            raise
         except BaseException:
             self.transport.close(1001, "replication cut")
             raise

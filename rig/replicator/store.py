@@ -193,10 +193,11 @@ class LocalStore:
         return sorted((d for d in self.docs.values() if d.pending and d.stalled_rev != d.rev),
                       key=lambda d: d.local_seq)
 
-    def known_revs(self, doc_id: str, limit: int = 20) -> list[str]:
+    def known_revs(self, doc_id: str, limit: int = 10) -> list[str]:
         """What a `changes` reply lists for a wanted revision: rev trees, the current revision and its
         ancestors; version vectors, the current versions of the local and the last remote revision
-        (LiteCore `VectorDocumentFactory::findAncestors`; Sync Gateway takes at most two)."""
+        (LiteCore `VectorDocumentFactory::findAncestors`; Sync Gateway takes at most two). Rev trees list
+        at most 10 (RevFinder `kMaxPossibleAncestors`)."""
         doc = self.docs.get(doc_id)
         if doc is None:
             return []

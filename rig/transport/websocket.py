@@ -20,6 +20,11 @@ Threads: one reader (`recv`) at a time; `send`, `ping` and `close` may come from
 threads (writes are serialized by a lock; a `close` during a blocked `recv` waits briefly
 for the reader to see the peer's close frame, then shuts the socket, which wakes it).
 
+Heartbeat: as Couchbase Lite, a PING goes out after 5 minutes without a byte received and
+the connection is dropped (HeartbeatTimeout, a transient network timeout) when nothing
+answers within 20 s (`heartbeat`). The heartbeat runs inside `recv`, so only while someone
+reads, which the replicator's driver always does.
+
 Close semantics: `recv` returns None once the peer's close frame arrived (after we
 answered it) or the TCP stream ended without one (Sync Gateway drops TCP when a database
 goes offline); `close_code` is then the peer's status code, or None after a bare EOF.
@@ -46,6 +51,7 @@ from rig._errors import (
     ConnectError,
     ConnectionClosed,
     HandshakeRejected,
+    HeartbeatTimeout,
     ReadTimeout,
     SubprotocolRejected,
     TransportError,
@@ -69,6 +75,7 @@ from rig.transport._frames import (
 )
 from rig.transport._handshake import Accepted, ClientHandshake, Rejected
 from rig.transport.base import BasicAuth, SessionAuth
+from rig.transport.heartbeat import HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S, Heartbeat, HeartbeatAction
 
 __all__ = ["DEFAULT_SUBPROTOCOLS", "WebSocketTransport"]
 
@@ -86,7 +93,8 @@ class WebSocketTransport:
 
     def __init__(self, sock: socket.socket, *, subprotocol: str, correlation_id: str | None,
                  io_timeout: float, max_message_size: int = _frames.DEFAULT_MAX_MESSAGE_SIZE,
-                 url: str = "") -> None:
+                 url: str = "", heartbeat: tuple[float, float] | None = (HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S)
+                 ) -> None:
         self._sock = sock
         self._tls = sock if isinstance(sock, ssl.SSLSocket) else None
         self._subprotocol = subprotocol
@@ -106,6 +114,10 @@ class WebSocketTransport:
         """The status code of the peer's close frame; None if none arrived (EOF, reset, local close)."""
         self.close_reason = ""
         """The reason of the peer's close frame, or a note on how the connection ended."""
+        self.heartbeat = None if heartbeat is None else Heartbeat(time.monotonic(), interval=heartbeat[0],
+                                                                   pong_timeout=heartbeat[1])
+        """Couchbase Lite's PING after 5 minutes without a byte received (runs while someone reads)."""
+        self.pongs_received = 0
 
     # Opening ---------------------------------------------------------------------------------
     @classmethod
@@ -113,7 +125,9 @@ class WebSocketTransport:
                 auth: BasicAuth | SessionAuth | None = None, timeout: float = 30.0,
                 ssl_context: ssl.SSLContext | None = None, headers: Mapping[str, str] | None = None,
                 max_message_size: int = _frames.DEFAULT_MAX_MESSAGE_SIZE,
-                connect_to: tuple[str, int] | None = None) -> WebSocketTransport:
+                connect_to: tuple[str, int] | None = None,
+                heartbeat: tuple[float, float] | None = (HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S)
+                ) -> WebSocketTransport:
         """Open ``ws[s]://host:port/db/_blipsync`` (``http[s]://`` is mapped) and upgrade it.
 
         `subprotocols` go out in preference order (the gateway picks the first it speaks).
@@ -123,6 +137,8 @@ class WebSocketTransport:
         `max_message_size` bounds one incoming message (larger: close 1009, TransportError).
         `connect_to` is a (host, port) to open TCP to instead of the URL's (a link proxy of
         `rig.faults`); the Host header, the TLS server name and the URL stay the URL's.
+        `heartbeat` is (interval, pong timeout) in seconds, as Couchbase Lite (300, 20), or None
+        for no pings; `recv` sends the PING and raises HeartbeatTimeout when no answer comes.
 
         Raises ConnectError (refused, DNS, TLS, no answer in time), AuthenticationRejected
         (401), SubprotocolRejected (HTTP 500 "I only speak ...", or a 101 without one of
@@ -177,7 +193,7 @@ class WebSocketTransport:
             raise
         transport = cls(sock, subprotocol=accepted.subprotocol,
                         correlation_id=accepted.header("X-Correlation-ID"), io_timeout=timeout,
-                        max_message_size=max_message_size, url=where)
+                        max_message_size=max_message_size, url=where, heartbeat=heartbeat)
         log.debug("connected to %s: %s, correlation id %s", where, transport.subprotocol,
                   transport.correlation_id)
         if accepted.trailing:
@@ -241,14 +257,22 @@ class WebSocketTransport:
         if self._finished():
             return None
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        heartbeat = self.heartbeat
         with self._read_lock:
             while True:
                 if inbox:
                     return inbox.popleft()
                 if self._finished():
                     return None
-                if not self._wait_readable(deadline):
-                    raise ReadTimeout(f"no message from {self._url} within {timeout}s")
+                wake = deadline
+                if heartbeat is not None:
+                    self._beat(heartbeat)
+                    due = heartbeat.next_due()
+                    wake = due if deadline is None else min(deadline, due)
+                if not self._wait_readable(wake):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise ReadTimeout(f"no message from {self._url} within {timeout}s")
+                    continue  # the heartbeat is due (or poll woke a little early)
                 try:
                     data = self._sock.recv(READ_SIZE)
                 except TimeoutError:
@@ -262,7 +286,21 @@ class WebSocketTransport:
                 if not data:
                     self._on_eof("the stream ended without a close frame")
                     return None
+                if heartbeat is not None:
+                    heartbeat.received(time.monotonic())
                 self._absorb(data)
+
+    def _beat(self, heartbeat: Heartbeat) -> None:
+        """Send the heartbeat's PING when due; a PING unanswered in time ends the connection."""
+        action = heartbeat.poll(time.monotonic())
+        if action is HeartbeatAction.PING:
+            log.debug("%s: nothing received for %.0f s, sending PING", self._url, heartbeat.interval)
+            with contextlib.suppress(TransportError):  # the read side will see the end
+                self.ping()
+        elif action is HeartbeatAction.TIMED_OUT:
+            message = f"no answer from {self._url} within {heartbeat.pong_timeout:g} s of a PING"
+            self._abort(message)
+            raise HeartbeatTimeout(message)
 
     def _finished(self) -> bool:
         return self._closed or self._close_received
@@ -283,7 +321,8 @@ class WebSocketTransport:
                 self._on_close_frame(payload)
             elif opcode == OP_TEXT:
                 self._fail(CLOSE_UNSUPPORTED_DATA, f"{self._url} sent a text message; BLIP is binary only")
-            # OP_PONG: nothing to do
+            elif opcode == OP_PONG:
+                self.pongs_received += 1
 
     def _on_close_frame(self, payload: bytes) -> None:
         try:
@@ -417,12 +456,13 @@ def _read_handshake_answer(sock: socket.socket, handshake: ClientHandshake, dead
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ConnectError(f"no complete handshake answer from {where} within {timeout}s")
+            raise ConnectError(f"no complete handshake answer from {where} within {timeout}s", timed_out=True)
         sock.settimeout(remaining)
         try:
             data = sock.recv(READ_SIZE)
         except TimeoutError as exc:
-            raise ConnectError(f"no complete handshake answer from {where} within {timeout}s") from exc
+            raise ConnectError(f"no complete handshake answer from {where} within {timeout}s",
+                               timed_out=True) from exc
         except OSError as exc:
             raise ConnectError(f"connection to {where} failed during the handshake: {exc}") from exc
         outcome = handshake.receive(data)
@@ -431,7 +471,7 @@ def _read_handshake_answer(sock: socket.socket, handshake: ClientHandshake, dead
         if isinstance(outcome, Rejected):
             _raise_rejected(outcome.status, outcome.body.decode("utf-8", "replace"), where)
         if not data:
-            raise ConnectError(f"{where} closed the connection during the handshake")
+            raise ConnectError(f"{where} closed the connection during the handshake", eof=True)
 
 
 def _raise_rejected(status: int, body: str, where: str) -> NoReturn:

@@ -8,10 +8,12 @@ every device holds exactly what its user may read.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,45 @@ def test_kill_and_pause_mid_run_lose_nothing_duplicate_nothing_leak_nothing(tmp_
     assert report.count("kill@8+3") >= 3 and report.count("pause@20+3") >= 3  # table row + two time plots' marks
     assert f"Acknowledged writes: {durability['checked']} looked up on the gateway" in report
     assert "lost 0, duplicated 0" in report
+
+
+SMALL = """
+description = "10 devices, one kill: the reconnect waits"
+fleet = "demo"
+users = 5
+devices_per_user = 2
+time_scale = 60.0
+duration_s = 16
+ramp_per_s = 100
+team_size = 5
+
+[workload]
+docs_per_user = 1
+"""
+
+
+def test_the_fault_section_reports_reconnect_waits_on_couchbase_lites_schedule(tmp_path: Path,
+                                                                               sg_binary: Path) -> None:
+    scenario = tmp_path / "small.toml"
+    scenario.write_text(SMALL)
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "rig", "run", str(scenario), "--binary", str(sg_binary), "--out", str(out),
+         "--fault", "kill@5+3"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (fault,) = json.loads((out / "summary.json").read_text())["faults"]
+    reconnects = fault["reconnects"]
+    assert reconnects["retries"] > 0, "no device retried through a 3 s kill"
+    # Every outage starts each device's count at 1: the first wait is 2 s, then 4, 8 ... as LiteCore.
+    assert reconnects["by_attempt"].get("1", 0) >= len(reconnects["devices"]) > 0, reconnects
+    counts = [reconnects["by_attempt"].get(str(n), 0) for n in range(1, len(reconnects["by_attempt"]) + 1)]
+    assert counts == sorted(counts, reverse=True), reconnects  # attempt n+1 only after attempt n
+    # A ~3 s outage plus the gateway's start: the waits stay in the first steps (the rig before issue 13
+    # carried a device's count across outages, up to 300 s).
+    assert reconnects["delay_s"]["p50"] in (2.0, 4.0, 8.0) and reconnects["delay_s"]["max"] <= 32.0, reconnects
+    for waits in reconnects["devices"].values():  # doubling, or 2 s again after a connect (or a new wake)
+        assert waits[0] == 2.0 and all(later in (2.0, 2 * earlier) for earlier, later in pairwise(waits)), waits
+    assert "WebSocket 1006" in reconnects["errors"] or f"POSIX {errno.ECONNRESET}" in reconnects["errors"], \
+        reconnects
+    assert "reconnect waits p50" in result.stdout and "by attempt #1:" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_one_shot_gives_up_after_nine_retries_continuous_never() -> None:
 @pytest.mark.parametrize(("error", "transient"), [
     (ConnectError("refused"), True),
     (ReadTimeout("silence"), True),
-    (ConnectionClosed("gone", code=1001), True),
+    (ConnectionClosed("gone", code=1001), False),  # LiteCore: the gateway went away, the replicator stops
     (ConnectionClosed("eof", code=None), True),
     (ConnectionClosed("policy", code=1008), False),
     (HandshakeRejected("db offline", status=503, body=""), True),
@@ -176,3 +177,31 @@ def test_rev_tree_reads_sync_gateway_history() -> None:
     tree = RevTree.from_sync(sync)
     assert tree.leaves() == [2]
     assert tree.live_leaves() == []
+
+
+# Reconnect waits per outage -------------------------------------------------------------------------
+
+
+def test_each_outage_reports_the_reconnect_waits_of_the_retries_it_caused(tmp_path: Path) -> None:
+    import json
+
+    from rig.device.measure import Measurements
+    from rig.faults.gateway import Outage
+    from rig.load.durability import outage_costs, retry_rows
+
+    kill = Outage("kill@10+3", "kill", began_at=1000.0, ended_at=1004.0)
+    later = Outage("kill@60+3", "kill", began_at=1100.0, ended_at=1104.0)
+    (tmp_path / "worker-0.json").write_text(json.dumps({"retry_delays": [
+        ["a", 1000.1, 1, 2.0, "WebSocket 1006"], ["a", 1002.2, 2, 4.0, "POSIX 111"],
+        ["b", 1000.2, 1, 2.0, "WebSocket 1006"],
+        ["a", 1100.1, 1, 2.0, "WebSocket 1006"]]}))  # the count began again after a's reconnect
+    (tmp_path / "worker-1.json").write_text(json.dumps({"retry_delays": [["c", 1003.0, 1, 2.0, "POSIX 111"]]}))
+    first, second = outage_costs([kill, later], Measurements(), retry_rows(tmp_path))
+    reconnects = first["reconnects"]
+    assert reconnects["retries"] == 4
+    assert reconnects["by_attempt"] == {"1": 3, "2": 1}
+    assert reconnects["delay_s"]["max"] == 4.0 and reconnects["delay_s"]["p50"] == 2.0
+    assert reconnects["devices"] == {"a": [2.0, 4.0], "b": [2.0], "c": [2.0]}
+    assert reconnects["errors"] == {"WebSocket 1006": 2, "POSIX 111": 2}
+    assert second["reconnects"]["devices"] == {"a": [2.0]} and second["reconnects"]["by_attempt"] == {"1": 1}
+    assert outage_costs([kill], Measurements())[0]["reconnects"]["retries"] == 0

@@ -117,3 +117,17 @@ def test_edits_follow_the_profile_rate() -> None:
     life.timers["session_end"] = 1e9
     edits = sum(1 for t in range(1, 601) for action in life.advance(float(t)) if isinstance(action, Edit))
     assert 450 <= edits <= 750  # one a second on average over ten minutes
+
+
+def test_a_foreground_replication_that_stopped_stays_stopped_until_the_app_is_opened_again() -> None:
+    """Couchbase Lite retries transient errors inside the replicator; one that stopped (a normal close
+    by the gateway, refused credentials) is not started again until the app starts it (next launch)."""
+    life = _machine()
+    life.start(0.0)
+    assert life.sync_finished(10.0, ok=False) == []
+    session_end = life.timers["session_end"]
+    actions = []
+    for second in range(11, int(session_end)):
+        actions += life.advance(float(second))
+    assert StartContinuous() not in actions
+    assert life.state is AppState.FOREGROUND and "retry" not in life.timers

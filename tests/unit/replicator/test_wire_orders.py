@@ -128,5 +128,7 @@ def test_a_conflict_resolved_while_its_proposal_is_in_flight_is_proposed_after_t
     gateway.blip.send_response(first.number, {}, json.dumps([{"status": 409, "rev": theirs}]).encode())
     gateway.deliver()
     gateway.exchange()
-    assert _proposals(gateway) == [[["d", resolved.rev, theirs]]], "the resolved revision was never proposed"
+    # (a continuous pusher then says it is caught up with an empty proposeChanges, as LiteCore does)
+    assert [p for p in _proposals(gateway) if p] == [[["d", resolved.rev, theirs]]], \
+        "the resolved revision was never proposed"
     assert not replicator.finished
