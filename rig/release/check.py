@@ -143,7 +143,7 @@ def conformance_stage(gateway: ResolvedGateway, options: CheckOptions, folder: P
     progress(f"  conformance suite against {controller.public_url} (log {folder / 'pytest.log'})")
     run = run_suite(target, folder, spec=None, sync_function=None, workers=options.workers,
                     pytest_args=("-k", options.select) if options.select else (), env=gateway.subprocess_env())
-    cases = {name: {"outcome": case.outcome, "seconds": round(case.seconds, 2),
+    cases = {case_name(name): {"outcome": case.outcome, "seconds": round(case.seconds, 2),
                     "findings": [f.to_json() for f in case.findings], "message": case.message[:300]}
              for name, case in sorted(run.cases.items())}
     counts = dict(run.counts)
@@ -153,11 +153,18 @@ def conformance_stage(gateway: ResolvedGateway, options: CheckOptions, folder: P
             "failures": run.failures()}  # why this gateway's own run would not pass a gate (rig conform's verdict)
 
 
+def case_name(row: str) -> str:
+    """`anonymous_client` for the suite's `test_case[anonymous_client]`; any other test keeps its full id."""
+    if row.startswith("test_case[") and row.endswith("]"):
+        return row[len("test_case["):-1]
+    return row
+
+
 def scenario_stage(name: GatewayName, options: CheckOptions, folder: Path, progress: Progress) -> dict[str, Any]:
     """`rig run SCENARIO --gateway NAME` in a subprocess; the summary's counts."""
     run_dir = folder / "run"
-    command = [sys.executable, "-m", "rig", "run", options.scenario, "--gateway", name.text, "--out", str(run_dir),
-               "--database", f"rc_run_{uuid.uuid4().hex[:8]}"]
+    command = [sys.executable, "-m", "rig", "run", options.scenario, "--gateway", name.portable_text(),
+               "--out", str(run_dir), "--database", f"rc_run_{uuid.uuid4().hex[:8]}"]
     if options.scenario_duration is not None:
         command += ["--duration", f"{options.scenario_duration:g}"]
     progress(f"  {' '.join(command[2:])} (log {folder / 'run.log'})")

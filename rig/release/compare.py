@@ -134,12 +134,20 @@ def _case_difference(base: Mapping[str, Any] | None, other: Mapping[str, Any] | 
     new = sorted(o_find - b_find)
     gone = sorted(b_find - o_find)
     if new:
-        parts.append("new findings: " + "; ".join(f"{k} {d} (rule {r})" for k, d, r in new[:5])
+        parts.append("new findings: " + "; ".join(_finding_text(other, key) for key in new[:5])
                      + (f" and {len(new) - 5} more" if len(new) > 5 else ""))
     if gone:
         parts.append(f"findings {base_label} had and this one not: "
-                     + "; ".join(f"{k} {d} (rule {r})" for k, d, r in gone[:5]))
+                     + "; ".join(_finding_text(base, key) for key in gone[:5]))
     return ", ".join(parts) or "differs"
+
+
+def _finding_text(case: Mapping[str, Any] | None, key: tuple[str, str, str]) -> str:
+    """`sync_allowed doc=- user=GUEST (rule user.unknown)`: the signature's finding, with who it was about."""
+    kind, doc, rule = key
+    users = sorted({str(f.get("user") or "-") for f in (case or {}).get("findings", [])
+                    if (str(f.get("kind")), str(f.get("doc")), str(f.get("rule"))) == key})
+    return f"{kind} doc={doc or '-'} user={','.join(users) or '-'} (rule {rule})"
 
 
 def _benchmarks(gateways: Sequence[Mapping[str, Any]], out: Comparison) -> None:

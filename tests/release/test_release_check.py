@@ -23,7 +23,9 @@ from rig.gateway.local import free_port
 
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 ROOT = project_root()
-TINY_BENCH = ("--bench-docs", "1000", "--bench-repeats", "3", "--bench-parallel", "3")
+# Fewer documents than the default 2,000, but the default 5 repeats: a figure is the least of its
+# repeats, and 3 were seen letting a busy shared machine push one of two equal gateways past x1.30.
+TINY_BENCH = ("--bench-docs", "1000", "--bench-repeats", "5", "--bench-parallel", "3")
 
 
 def _rig(*args: str, env: dict[str, str], timeout: float = 1500) -> subprocess.CompletedProcess[str]:
@@ -66,9 +68,9 @@ def test_main_as_a_process_and_in_a_container_do_not_differ(sg_binary: Path, sg_
 
 
 def test_tiny_caches_are_a_cost_regression_on_gateway_cpu_per_document(sg_binary: Path, tmp_path: Path) -> None:
-    small = ROOT / "gateway_config" / "SMALL_CACHE.json"
+    # A bare file name: the one shipped in gateway_config/ (as `b=version:main+config:SMALL_CACHE.json`).
     result, document = _check(tmp_path, "--gateway", f"a=binary:{sg_binary}",
-                              "--gateway", f"b=binary:{sg_binary}+config:{small}",
+                              "--gateway", f"b=binary:{sg_binary}+config:SMALL_CACHE.json",
                               "--stages", "bench", "--bench-parts", "pull,parallel", *TINY_BENCH)
     comparison = document["comparison"]
     assert result.returncode == 1, result.stdout[-4000:]
@@ -109,8 +111,12 @@ def test_a_gateway_started_apart_is_checked_by_url_and_left_clean(sg_binary: Pat
         result, document = _check(tmp_path, "--gateway", f"staging=url:{public},{admin},{metrics}",
                                   "--gateway", f"b=binary:{sg_binary}", "--stages", "conformance,bench",
                                   "-k", "anonymous or public_channel", "--bench-parts", "pull",
-                                  "--bench-docs", "300", "--bench-repeats", "2")
-        assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-2000:]
+                                  "--bench-docs", "300", "--bench-repeats", "2",
+                                  # 300 documents measured by a metric in 10 ms steps: the same build's cost
+                                  # is only judged to within x2 here (the cost verdict has its own tests).
+                                  "--tolerance", "1")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        assert "release check PASSED" in result.stdout
         described = {g["label"]: g["describe"] for g in document["gateways"]}
         assert described["staging"]["kind"] == "url" and described["staging"]["cpu_source"] == "metrics"
         staging = document["gateways"][0]["stages"]

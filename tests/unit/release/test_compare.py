@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.gateway.named import parse_gateway
-from rig.release.check import verdict_text
+from rig.release.check import case_name, verdict_text
 from rig.release.compare import compare
 from rig.release.store import StageStore, stage_key
 from rig.report.release import render
@@ -58,9 +58,14 @@ def test_a_conformance_difference_names_the_case_and_the_findings() -> None:
     result = compare([_gateway("a", cases=base), _gateway("b", cases=leaky)])
     [finding] = result.findings
     assert (finding.kind, finding.subject) == ("conformance", "anonymous_client")
-    assert "failed where a passed" in finding.detail and "leak n-red" in finding.detail
+    assert "failed where a passed" in finding.detail and "leak doc=n-red user=bob" in finding.detail
     rows = {r["case"]: r for r in result.conformance_rows}
     assert rows["anonymous_client"]["differs"] and not rows["public_channel"]["differs"]
+
+
+def test_a_case_is_named_by_its_parameter_not_its_test_function() -> None:
+    assert case_name("test_case[anonymous_client]") == "anonymous_client"
+    assert case_name("test_case_against_the_gateway_view[x]") == "test_case_against_the_gateway_view[x]"
 
 
 def test_the_same_failure_on_both_gateways_is_no_difference() -> None:
