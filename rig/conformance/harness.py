@@ -33,6 +33,7 @@ from rig.oracle.observations import (
 )
 from rig.oracle.routing import RoutingSpec
 from rig.replicator import EventKind, ReplicationEvent
+from rig.replicator.clients import DEFAULT_RELEASE, client_release
 
 
 def password(user: str) -> str:
@@ -49,8 +50,11 @@ class Harness:
     """
 
     def __init__(self, admin: AdminClient, public_url: str, db: str, spec: RoutingSpec, *,
-                 against_spec: bool = True, gateway_view: bool = False, timeout: float = 60.0) -> None:
+                 against_spec: bool = True, gateway_view: bool = False, timeout: float = 60.0,
+                 cbl: str = DEFAULT_RELEASE) -> None:
         self.admin = admin
+        self.cbl = client_release(cbl).name
+        """The Couchbase Lite release every device of the case emulates."""
         self.public_url = public_url
         self.db = db
         self.spec = spec
@@ -173,7 +177,8 @@ class Harness:
     # Devices -----------------------------------------------------------------------------------
     def device(self, user: str, name: str | None = None) -> VirtualDevice:
         name = name or f"{user}-{sum(1 for d in self.devices.values() if d.credentials.username == user) + 1}"
-        device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(user, password(user)), name=name)
+        device = VirtualDevice(f"{self.public_url}/{self.db}", Credentials(user, password(user)), name=name,
+                               cbl=self.cbl)
         self.devices[name] = device
         return device
 

@@ -33,6 +33,8 @@ ENV_AGAINST = "RIG_CONFORM_AGAINST"
 """"spec" (default): findings against the routing spec; "gateway": against the gateway's own view."""
 ENV_BINARY = "RIG_SG_BINARY"
 ENV_URLS = "RIG_SG_URLS"
+ENV_CLIENT = "RIG_CONFORM_CBL"
+"""The Couchbase Lite release the suite's devices emulate (rig.replicator.clients; default 3.3)."""
 SUITE = "tests/conformance/test_cases.py"
 
 

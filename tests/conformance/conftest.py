@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from rig.conformance import Harness, create_database, default_spec_path
-from rig.conformance.runner import ENV_AGAINST, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
+from rig.conformance.runner import ENV_AGAINST, ENV_CLIENT, ENV_RESULTS, ENV_SPEC, ENV_SYNC, write_case_result
 from rig.gateway import AdminClient, LocalGateway
 from rig.oracle import RoutingSpec, load, render
+from rig.replicator.clients import DEFAULT_RELEASE
 
 MakeHarness = Callable[..., Harness]
 _counter = itertools.count()
@@ -58,7 +59,8 @@ def make_harness(gateway: LocalGateway, admin: AdminClient, routing_spec: Routin
         create_database(admin, name, sync or sync_function)
         if against_spec is None:
             against_spec = os.environ.get(ENV_AGAINST, "spec") != "gateway"
-        harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec)
+        harness = Harness(admin, gateway.public_url, name, routing_spec, against_spec=against_spec,
+                          cbl=os.environ.get(ENV_CLIENT) or DEFAULT_RELEASE)
         made.append(harness)
         harness.create_principals()
         return harness

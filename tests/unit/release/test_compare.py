@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rig.gateway.named import parse_gateway
 from rig.release.check import case_name, verdict_text
 from rig.release.compare import compare
@@ -122,3 +124,15 @@ def test_a_benchmark_shown_but_not_judged_never_fails_the_check() -> None:
     b["stages"]["bench"]["results"][0]["judged"] = True
     a["stages"]["bench"]["results"][0]["judged"] = True
     assert not compare([a, b]).passed
+
+
+def test_bad_options_are_refused_before_any_gateway_starts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from rig.cli import main
+
+    given = ["release-check", "--gateway", "a=version:main", "--gateway", "b=version:main", "--out", str(tmp_path)]
+    assert main([*given, "--clients", "3.3,5.0"]) == 2
+    assert "--clients '3.3,5.0': unknown '5.0'" in capsys.readouterr().err
+    assert main([*given, "--gateway", "c=verison:main"]) == 2
+    assert "did you mean 'version'" in capsys.readouterr().err
+    assert main([*given[:3], "--out", str(tmp_path)]) == 2  # one gateway: nothing to compare
+    assert not (tmp_path / "release-check.json").exists()
