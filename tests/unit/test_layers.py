@@ -40,7 +40,7 @@ RANKS = {
     "rig.blip": 2, "rig.oracle": 2, "rig.gateway": 2, "rig.transport": 2,
     "rig.replicator": 3, "rig.faults": 3, "rig.image": 3,
     "rig.push": 4, "rig.device": 5, "rig.metrics": 6, "rig.conformance": 6, "rig.runfiles": 6,
-    "rig.report": 7, "rig.load": 8, "rig.bench": 9, "rig.cli": 10, "rig.__main__": 11,
+    "rig.report": 7, "rig.load": 8, "rig.bench": 9, "rig.release": 9, "rig.cli": 10, "rig.__main__": 11,
 }
 ROOT = Path(__file__).resolve().parents[2]
 
