@@ -15,7 +15,7 @@ GATEWAY_HELP = ("a Sync Gateway by name: LABEL=version:main, LABEL=binary:PATH, 
 
 
 def register(commands: Any) -> None:
-    from rig.release.check import BENCH_PARTS, DEFAULT_BENCH_PARTS, STAGES
+    from rig.release.check import BENCH_PARTS, CONFORMANCE_CLIENTS, DEFAULT_BENCH_PARTS, STAGES
     from rig.release.compare import DEFAULT_TOLERANCE
 
     check = commands.add_parser(
@@ -32,6 +32,9 @@ def register(commands: Any) -> None:
                                                 "folder again to resume an interrupted check)")
     check.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     check.add_argument("-k", dest="select", help="conformance: only the cases matching this pytest -k expression")
+    check.add_argument("--clients", default=",".join(CONFORMANCE_CLIENTS),
+                       help="conformance: the Couchbase Lite releases the devices emulate, the suite run once for "
+                            f"each (default {','.join(CONFORMANCE_CLIENTS)})")
     check.add_argument("--workers", type=int, default=2, help="conformance: pytest-xdist workers (default 2)")
     check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                        help=f"relative growth of gateway CPU per document that is a regression "
@@ -80,7 +83,10 @@ def _release_check(args: argparse.Namespace) -> int:
                        fleet_devices=args.fleet_devices, fleet_seconds=args.fleet_seconds,
                        storm_devices=args.storm_devices)
     out: Path = args.out or runs_dir() / f"release-check-{time.strftime('%Y%m%d-%H%M%S')}"
+    from rig.replicator.clients import RELEASES
+
     options = CheckOptions(out, stages=_csv(args.stages, STAGES, "--stages"), select=args.select,
+                           clients=_csv(args.clients, tuple(RELEASES), "--clients"),
                            workers=args.workers, sizes=sizes,
                            bench_parts=_csv(args.bench_parts, BENCH_PARTS, "--bench-parts"),
                            scenario=args.scenario, scenario_duration=args.scenario_duration,

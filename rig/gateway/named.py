@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rig._errors import ConfigError, did_you_mean
+from rig._paths import project_root
 
 KINDS = ("version", "binary", "image", "url")
 CONFIG_MARK = "+config:"
@@ -61,6 +62,12 @@ class GatewayName:
                  "binary": f"binary {self.target}", "image": f"image {self.target} (docker backend)",
                  "url": f"running gateway at {self.target} (admin {self.admin_url})"}[self.kind]
         return where + (f", settings {self.config}" if self.config else "")
+
+    def portable_text(self) -> str:
+        """As given, with the settings file as an absolute path: for a subprocess in another directory."""
+        if self.config is None:
+            return self.text
+        return self.text.rpartition(CONFIG_MARK)[0] + CONFIG_MARK + str(settings_file(self.config).resolve())
 
 
 def parse_gateway(text: str) -> GatewayName:
@@ -182,9 +189,19 @@ def parse_settings(data: Any, source: str) -> GatewaySettings:
     return GatewaySettings(dict(sections.get("database", {})), dict(sections.get("server", {})), source)
 
 
+def settings_file(path: Path) -> Path:
+    """The settings file: as given (relative to the current directory), else the file of that name the
+    rig ships in gateway_config/, so `+config:SMALL_CACHE.json` works from any directory."""
+    if path.is_absolute() or path.exists():
+        return path
+    shipped = project_root() / "gateway_config" / path
+    return shipped if shipped.is_file() else path
+
+
 def load_settings(path: Path | None) -> GatewaySettings:
     if path is None:
         return GatewaySettings()
+    path = settings_file(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

@@ -29,10 +29,14 @@ from rig.gateway.resolve import ResolvedGateway, started_gateway
 from rig.release.bench import BenchSizes, run_bench
 from rig.release.compare import DEFAULT_TOLERANCE, Comparison, compare
 from rig.release.store import StageStore, stage_key
+from rig.replicator.clients import RELEASES
 
 STAGES = ("conformance", "bench", "scenario")
 BENCH_PARTS = ("pull", "push", "parallel", "fleet", "storm")
 DEFAULT_BENCH_PARTS = ("pull", "push", "parallel", "fleet", "storm")
+CONFORMANCE_CLIENTS = tuple(RELEASES)
+"""Every release the rig emulates (3.3, 3.4, 4.1): a 4.1 device's versions are paired with the gateway's
+rev-tree IDs by the conformance harness, so the oracle judges them like the others."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class CheckOptions:
     workers: int = 2
     sizes: BenchSizes = field(default_factory=BenchSizes)
     bench_parts: tuple[str, ...] = DEFAULT_BENCH_PARTS
+    clients: tuple[str, ...] = CONFORMANCE_CLIENTS
+    """Couchbase Lite releases the conformance suite's devices emulate, the suite run once for each."""
     scenario: str = "release"
     scenario_duration: float | None = None
     tolerance: float = DEFAULT_TOLERANCE
@@ -52,7 +58,7 @@ class CheckOptions:
 
     def stage_options(self, stage: str) -> dict[str, Any]:
         if stage == "conformance":
-            return {"select": self.select}
+            return {"select": self.select, "clients": list(self.clients)}
         if stage == "bench":
             return {"sizes": self.sizes.as_dict(), "parts": sorted(self.bench_parts)}
         return {"scenario": self.scenario, "duration": self.scenario_duration}
@@ -107,7 +113,8 @@ def _clock(seconds: float) -> str:
 
 
 def _options_json(options: CheckOptions) -> dict[str, Any]:
-    return {"stages": list(options.stages), "select": options.select, "workers": options.workers,
+    return {"stages": list(options.stages), "select": options.select, "clients": list(options.clients),
+            "workers": options.workers,
             "bench": options.stage_options("bench"), "scenario": options.stage_options("scenario"),
             "tolerance": options.tolerance}
 
@@ -135,29 +142,50 @@ def _run_stage(stage: str, name: GatewayName, options: CheckOptions, folder: Pat
 
 def conformance_stage(gateway: ResolvedGateway, options: CheckOptions, folder: Path,
                       progress: Progress) -> dict[str, Any]:
+    """The suite once per client release in `options.clients`; a case is `CASE · CBL RELEASE`."""
     from rig.conformance.runner import Target, run_suite
 
     controller = gateway.controller
     target = Target(gateway.name.label, None, urls=(controller.public_url, controller.admin_url,
                                                      controller.metrics_url))
-    progress(f"  conformance suite against {controller.public_url} (log {folder / 'pytest.log'})")
-    run = run_suite(target, folder, spec=None, sync_function=None, workers=options.workers,
-                    pytest_args=("-k", options.select) if options.select else (), env=gateway.subprocess_env())
-    cases = {name: {"outcome": case.outcome, "seconds": round(case.seconds, 2),
-                    "findings": [f.to_json() for f in case.findings], "message": case.message[:300]}
-             for name, case in sorted(run.cases.items())}
-    counts = dict(run.counts)
-    progress(f"  conformance: {counts}")
-    return {"ok": bool(cases), "error": "" if cases else f"no case ran (see {folder / 'pytest.log'})",
-            "cases": cases, "counts": counts, "suite_seconds": round(run.seconds, 1),
-            "failures": run.failures()}  # why this gateway's own run would not pass a gate (rig conform's verdict)
+    cases: dict[str, dict[str, Any]] = {}
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    seconds = 0.0
+    for release in options.clients:
+        out = folder / f"cbl-{release}"
+        progress(f"  conformance suite, devices as Couchbase Lite {release}, against {controller.public_url} "
+                 f"(log {out / 'pytest.log'})")
+        run = run_suite(target, out, spec=None, sync_function=None, workers=options.workers,
+                        pytest_args=("-k", options.select) if options.select else (),
+                        env=gateway.subprocess_env(), cbl=release)
+        for name, case in sorted(run.cases.items()):
+            cases[f"{case_name(name)} · CBL {release}"] = {
+                "outcome": case.outcome, "seconds": round(case.seconds, 2),
+                "findings": [f.to_json() for f in case.findings], "message": case.message[:300]}
+        for outcome, count in run.counts.items():
+            counts[outcome] = counts.get(outcome, 0) + count
+        # why this gateway's own run would not pass a gate (rig conform's verdict)
+        failures += [f"CBL {release}: {reason}" for reason in run.failures()]
+        seconds += run.seconds
+        progress(f"  conformance, CBL {release}: {dict(run.counts)}")
+    return {"ok": bool(cases), "error": "" if cases else f"no case ran (see {folder}/cbl-*/pytest.log)",
+            "cases": cases, "counts": counts, "suite_seconds": round(seconds, 1), "failures": failures,
+            "clients": list(options.clients)}
+
+
+def case_name(row: str) -> str:
+    """`anonymous_client` for the suite's `test_case[anonymous_client]`; any other test keeps its full id."""
+    if row.startswith("test_case[") and row.endswith("]"):
+        return row[len("test_case["):-1]
+    return row
 
 
 def scenario_stage(name: GatewayName, options: CheckOptions, folder: Path, progress: Progress) -> dict[str, Any]:
     """`rig run SCENARIO --gateway NAME` in a subprocess; the summary's counts."""
     run_dir = folder / "run"
-    command = [sys.executable, "-m", "rig", "run", options.scenario, "--gateway", name.text, "--out", str(run_dir),
-               "--database", f"rc_run_{uuid.uuid4().hex[:8]}"]
+    command = [sys.executable, "-m", "rig", "run", options.scenario, "--gateway", name.portable_text(),
+               "--out", str(run_dir), "--database", f"rc_run_{uuid.uuid4().hex[:8]}"]
     if options.scenario_duration is not None:
         command += ["--duration", f"{options.scenario_duration:g}"]
     progress(f"  {' '.join(command[2:])} (log {folder / 'run.log'})")

@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rig.gateway.named import GatewayName
+from rig.gateway.named import GatewayName, settings_file
 
 
 def stage_key(name: GatewayName, stage: str, options: dict[str, Any]) -> str:
     settings = ""
-    if name.config is not None and name.config.is_file():
-        settings = hashlib.sha256(name.config.read_bytes()).hexdigest()
+    if name.config is not None and settings_file(name.config).is_file():
+        settings = hashlib.sha256(settings_file(name.config).read_bytes()).hexdigest()
     material = json.dumps({"name": name.text, "settings": settings, "stage": stage, "options": options},
                           sort_keys=True, default=str)
     return f"{name.label}-{stage}-{hashlib.sha256(material.encode()).hexdigest()[:12]}"

@@ -61,9 +61,8 @@ def _conformance(comparison: dict[str, Any], labels: list[str]) -> str:
         for label in labels:
             cell = row["cells"].get(label, {})
             found = cell.get("findings", [])
-            cells.append(cell.get("outcome", "-") + (f" ({len(found)} findings: "
-                                                     + "; ".join(f"{f['kind']} {f['doc']}" for f in found[:4])
-                                                     + ")" if found else ""))
+            named = "; ".join(f"{f['kind']} {f['doc'] or '-'} user={f.get('user') or '-'}" for f in found[:4])
+            cells.append(cell.get("outcome", "-") + (f" ({len(found)} findings: {named})" if found else ""))
         rows.append((("differs" if row["differs"] else ""), row["case"], *cells))
         classes.append("regression" if row["differs"] else "")
     summary = (f"{len(rows_all)} cases; {differing} differ from {comparison['baseline']}" if differing

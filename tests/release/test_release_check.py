@@ -23,7 +23,9 @@ from rig.gateway.local import free_port
 
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 ROOT = project_root()
-TINY_BENCH = ("--bench-docs", "1000", "--bench-repeats", "3", "--bench-parallel", "3")
+# Fewer documents than the default 2,000, but the default 5 repeats: a figure is the least of its
+# repeats, and 3 were seen letting a busy shared machine push one of two equal gateways past x1.30.
+TINY_BENCH = ("--bench-docs", "1000", "--bench-repeats", "5", "--bench-parallel", "3")
 
 
 def _rig(*args: str, env: dict[str, str], timeout: float = 1500) -> subprocess.CompletedProcess[str]:
@@ -49,7 +51,10 @@ def test_main_as_a_process_and_in_a_container_do_not_differ(sg_binary: Path, sg_
     assert comparison["passed"] and comparison["findings"] == []
     assert "release check PASSED" in result.stdout
     assert "[1/6] gateway 1/2 a" in result.stdout and "stage conformance" in result.stdout
-    assert {r["case"] for r in comparison["conformance"]} == {"anonymous_client", "public_channel", "star_channel"}
+    # The suite once per Couchbase Lite release the rig emulates with revision trees.
+    assert {r["case"] for r in comparison["conformance"]} == {f"{case} · CBL {release}" for release in ("3.3", "3.4")
+                                                              for case in ("anonymous_client", "public_channel",
+                                                                           "star_channel")}
     assert len(comparison["benchmarks"]) == 3
     for row in comparison["benchmarks"]:
         assert all(row["cells"][label]["gateway_cpu_s_per_1000_docs"] > 0 for label in ("a", "b"))
@@ -66,9 +71,9 @@ def test_main_as_a_process_and_in_a_container_do_not_differ(sg_binary: Path, sg_
 
 
 def test_tiny_caches_are_a_cost_regression_on_gateway_cpu_per_document(sg_binary: Path, tmp_path: Path) -> None:
-    small = ROOT / "gateway_config" / "SMALL_CACHE.json"
+    # A bare file name: the one shipped in gateway_config/ (as `b=version:main+config:SMALL_CACHE.json`).
     result, document = _check(tmp_path, "--gateway", f"a=binary:{sg_binary}",
-                              "--gateway", f"b=binary:{sg_binary}+config:{small}",
+                              "--gateway", f"b=binary:{sg_binary}+config:SMALL_CACHE.json",
                               "--stages", "bench", "--bench-parts", "pull,parallel", *TINY_BENCH)
     comparison = document["comparison"]
     assert result.returncode == 1, result.stdout[-4000:]
@@ -88,13 +93,14 @@ def test_an_enabled_guest_is_a_conformance_difference_naming_the_case(sg_binary:
                               "--stages", "conformance", "-k", "anonymous or public_channel")
     comparison = document["comparison"]
     assert result.returncode == 1, result.stdout[-4000:]
-    [finding] = comparison["findings"]
-    assert (finding["kind"], finding["gateway"], finding["subject"]) == ("conformance", "b", "anonymous_client")
-    assert "failed where a passed" in finding["detail"]
-    cells = {r["case"]: r for r in comparison["conformance"]}["anonymous_client"]["cells"]
+    findings = comparison["findings"]
+    assert {(f["kind"], f["gateway"], f["subject"]) for f in findings} == {
+        ("conformance", "b", "anonymous_client · CBL 3.3"), ("conformance", "b", "anonymous_client · CBL 3.4")}
+    assert all("failed where a passed" in f["detail"] and "user=GUEST" in f["detail"] for f in findings)
+    cells = {r["case"]: r for r in comparison["conformance"]}["anonymous_client · CBL 3.4"]["cells"]
     assert cells["a"]["outcome"] == "passed" and cells["b"]["outcome"] == "failed"
     assert any(f["user"] == "GUEST" for f in cells["b"]["findings"])
-    assert "conformance: b: anonymous_client" in result.stdout
+    assert "conformance: b: anonymous_client · CBL 3.3" in result.stdout
 
 
 def test_a_gateway_started_apart_is_checked_by_url_and_left_clean(sg_binary: Path, tmp_path: Path) -> None:
@@ -109,13 +115,17 @@ def test_a_gateway_started_apart_is_checked_by_url_and_left_clean(sg_binary: Pat
         result, document = _check(tmp_path, "--gateway", f"staging=url:{public},{admin},{metrics}",
                                   "--gateway", f"b=binary:{sg_binary}", "--stages", "conformance,bench",
                                   "-k", "anonymous or public_channel", "--bench-parts", "pull",
-                                  "--bench-docs", "300", "--bench-repeats", "2")
-        assert result.returncode in (0, 1), result.stdout[-4000:] + result.stderr[-2000:]
+                                  "--bench-docs", "300", "--bench-repeats", "2",
+                                  # 300 documents measured by a metric in 10 ms steps: the same build's cost
+                                  # is only judged to within x2 here (the cost verdict has its own tests).
+                                  "--tolerance", "1")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        assert "release check PASSED" in result.stdout
         described = {g["label"]: g["describe"] for g in document["gateways"]}
         assert described["staging"]["kind"] == "url" and described["staging"]["cpu_source"] == "metrics"
         staging = document["gateways"][0]["stages"]
         assert staging["conformance"]["ok"] and staging["bench"]["ok"]
-        assert staging["conformance"]["counts"] == {"passed": 2}
+        assert staging["conformance"]["counts"] == {"passed": 4}  # 2 cases, under CBL 3.3 and 3.4
         assert staging["bench"]["results"][0]["gateway_cpu_s_per_1000_docs"] is not None
         assert not [f for f in document["comparison"]["findings"] if f["kind"] == "conformance"]
         assert httpx.get(f"{admin}/_all_dbs").json() == before == ["rig"]

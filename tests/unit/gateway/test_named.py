@@ -92,6 +92,19 @@ def test_the_shipped_settings_files_load() -> None:
     assert guest.database["users"]["GUEST"]["disabled"] is False
 
 
+def test_a_bare_settings_file_name_is_found_in_gateway_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # not the project root: SMALL_CACHE.json is not in the current directory
+    assert load_settings(Path("SMALL_CACHE.json")).database["cache"]["rev_cache"]["size"] == 1
+    named = parse_gateway("b=version:main+config:SMALL_CACHE.json")
+    shipped = Path(__file__).resolve().parents[3] / "gateway_config" / "SMALL_CACHE.json"
+    assert named.portable_text() == f"b=version:main+config:{shipped}"
+    (tmp_path / "SMALL_CACHE.json").write_text('{"database": {"delta_sync": {"enabled": true}}}')
+    assert load_settings(Path("SMALL_CACHE.json")).database == {"delta_sync": {"enabled": True}}  # the user's own first
+    assert parse_gateway("a=version:main").portable_text() == "a=version:main"
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(Path("NO_SUCH_SETTINGS.json"))
+
+
 def test_overlay_merges_objects_key_by_key() -> None:
     base = {"a": {"x": 1, "y": 2}, "b": 1}
     assert overlay(base, {"a": {"y": 3}, "c": [1]}) == {"a": {"x": 1, "y": 3}, "b": 1, "c": [1]}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rig.gateway.named import parse_gateway
-from rig.release.check import verdict_text
+from rig.release.check import case_name, verdict_text
 from rig.release.compare import compare
 from rig.release.store import StageStore, stage_key
 from rig.report.release import render
@@ -58,9 +60,14 @@ def test_a_conformance_difference_names_the_case_and_the_findings() -> None:
     result = compare([_gateway("a", cases=base), _gateway("b", cases=leaky)])
     [finding] = result.findings
     assert (finding.kind, finding.subject) == ("conformance", "anonymous_client")
-    assert "failed where a passed" in finding.detail and "leak n-red" in finding.detail
+    assert "failed where a passed" in finding.detail and "leak doc=n-red user=bob" in finding.detail
     rows = {r["case"]: r for r in result.conformance_rows}
     assert rows["anonymous_client"]["differs"] and not rows["public_channel"]["differs"]
+
+
+def test_a_case_is_named_by_its_parameter_not_its_test_function() -> None:
+    assert case_name("test_case[anonymous_client]") == "anonymous_client"
+    assert case_name("test_case_against_the_gateway_view[x]") == "test_case_against_the_gateway_view[x]"
 
 
 def test_the_same_failure_on_both_gateways_is_no_difference() -> None:
@@ -117,3 +124,15 @@ def test_a_benchmark_shown_but_not_judged_never_fails_the_check() -> None:
     b["stages"]["bench"]["results"][0]["judged"] = True
     a["stages"]["bench"]["results"][0]["judged"] = True
     assert not compare([a, b]).passed
+
+
+def test_bad_options_are_refused_before_any_gateway_starts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from rig.cli import main
+
+    given = ["release-check", "--gateway", "a=version:main", "--gateway", "b=version:main", "--out", str(tmp_path)]
+    assert main([*given, "--clients", "3.3,5.0"]) == 2
+    assert "--clients '3.3,5.0': unknown '5.0'" in capsys.readouterr().err
+    assert main([*given, "--gateway", "c=verison:main"]) == 2
+    assert "did you mean 'version'" in capsys.readouterr().err
+    assert main([*given[:3], "--out", str(tmp_path)]) == 2  # one gateway: nothing to compare
+    assert not (tmp_path / "release-check.json").exists()
