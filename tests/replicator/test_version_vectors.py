@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -153,11 +154,15 @@ def test_offline_edits_of_two_4_1_devices_end_as_couchbase_lite_ends_them(
             return second.store.delete("shared")
         return second.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "second"})
 
+    # The edits are 2 ms apart: a hybrid clock ticks every 65.5 us (the low 16 bits count), so two
+    # devices' edits within one tick tie, as on real phones; "later" needs a later tick.
     if second_edits_later:
         first_doc = first.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "first"})
+        time.sleep(0.002)
         second_doc = edit_second()
     else:
         second_doc = edit_second()
+        time.sleep(0.002)
         first_doc = first.store.put("shared", {"owner": "bea", "channels": ["bea"], "v": "first"})
     # Both offline until now; the first device reaches the gateway first.
     first.sync(timeout=30)
