@@ -20,6 +20,7 @@ import pytest
 
 from rig._paths import project_root
 from rig.gateway.local import free_port
+from rig.replicator.clients import RELEASES
 
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 ROOT = project_root()
@@ -44,15 +45,19 @@ def _check(tmp_path: Path, *args: str, out: str = "check") -> tuple[subprocess.C
 def test_main_as_a_process_and_in_a_container_do_not_differ(sg_binary: Path, sg_image: str, tmp_path: Path) -> None:
     args = ("--gateway", f"a=binary:{sg_binary}", "--gateway", f"b=image:{sg_image}",
             "-k", "anonymous or public_channel or star", "--bench-parts", "pull,push,parallel", *TINY_BENCH,
-            "--scenario-duration", "8")
+            "--scenario-duration", "8",
+            # The same build twice: on a CI machine shared with the suite's other xdist worker, one figure of
+            # the tiny bench has been seen x1.32 apart (docs/benchmarks.md); the default 0.30 is for real checks.
+            # The tiny-cache test below shows a real regression is still caught at the default tolerance.
+            "--tolerance", "0.6")
     result, document = _check(tmp_path, *args)
     comparison = document["comparison"]
     assert result.returncode == 0, result.stdout[-4000:]
     assert comparison["passed"] and comparison["findings"] == []
     assert "release check PASSED" in result.stdout
     assert "[1/6] gateway 1/2 a" in result.stdout and "stage conformance" in result.stdout
-    # The suite once per Couchbase Lite release the rig emulates with revision trees.
-    assert {r["case"] for r in comparison["conformance"]} == {f"{case} · CBL {release}" for release in ("3.3", "3.4")
+    # The suite once per Couchbase Lite release the rig emulates.
+    assert {r["case"] for r in comparison["conformance"]} == {f"{case} · CBL {release}" for release in RELEASES
                                                               for case in ("anonymous_client", "public_channel",
                                                                            "star_channel")}
     assert len(comparison["benchmarks"]) == 3
@@ -95,7 +100,7 @@ def test_an_enabled_guest_is_a_conformance_difference_naming_the_case(sg_binary:
     assert result.returncode == 1, result.stdout[-4000:]
     findings = comparison["findings"]
     assert {(f["kind"], f["gateway"], f["subject"]) for f in findings} == {
-        ("conformance", "b", "anonymous_client · CBL 3.3"), ("conformance", "b", "anonymous_client · CBL 3.4")}
+        ("conformance", "b", f"anonymous_client · CBL {release}") for release in RELEASES}
     assert all("failed where a passed" in f["detail"] and "user=GUEST" in f["detail"] for f in findings)
     cells = {r["case"]: r for r in comparison["conformance"]}["anonymous_client · CBL 3.4"]["cells"]
     assert cells["a"]["outcome"] == "passed" and cells["b"]["outcome"] == "failed"
@@ -125,7 +130,7 @@ def test_a_gateway_started_apart_is_checked_by_url_and_left_clean(sg_binary: Pat
         assert described["staging"]["kind"] == "url" and described["staging"]["cpu_source"] == "metrics"
         staging = document["gateways"][0]["stages"]
         assert staging["conformance"]["ok"] and staging["bench"]["ok"]
-        assert staging["conformance"]["counts"] == {"passed": 4}  # 2 cases, under CBL 3.3 and 3.4
+        assert staging["conformance"]["counts"] == {"passed": 2 * len(RELEASES)}  # 2 cases, under each release
         assert staging["bench"]["results"][0]["gateway_cpu_s_per_1000_docs"] is not None
         assert not [f for f in document["comparison"]["findings"] if f["kind"] == "conformance"]
         assert httpx.get(f"{admin}/_all_dbs").json() == before == ["rig"]
