@@ -242,6 +242,18 @@ class AdminClient(_Http):
         result: dict[str, Any] = self._json("GET", _doc_path(db, doc_id))
         return result
 
+    def current_version(self, db: str, doc_id: str) -> str | None:
+        """The document's current version (`_cv`, `<hex>@<source>` as a 4.1 device names it), None
+        when it has none or is gone."""
+        try:
+            doc = self._json("GET", _doc_path(db, doc_id), params={"show_cv": "true"})
+        except AdminApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        cv = doc.get("_cv")
+        return str(cv) if cv else None
+
     def bulk_docs(self, db: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": list(docs)})
         return result

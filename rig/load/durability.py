@@ -12,6 +12,7 @@ from rig._errors import AdminApiError
 from rig.device.measure import Measurements, percentile
 from rig.faults.gateway import Outage
 from rig.gateway import AdminClient
+from rig.gateway.vectors import raw_vector, stored_vector
 from rig.oracle.acknowledged import AckedWrite, DurabilityReport, RevTree, check_acknowledged
 
 AFTERMATH_S = 15.0
@@ -69,7 +70,8 @@ def gateway_trees(admin: AdminClient, db: str, doc_ids: set[str]) -> dict[str, R
             trees[doc_id] = None
             continue
         sync = raw.get("_sync") or raw.get("_xattrs", {}).get("_sync") or {}
-        trees[doc_id] = RevTree.from_sync(sync)
+        vv = raw_vector(raw)  # a 4.1 device's acknowledged version is looked for in the document's vector
+        trees[doc_id] = RevTree.from_sync(sync, stored_vector(vv) if vv is not None else None)
     return trees
 
 

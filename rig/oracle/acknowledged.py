@@ -9,6 +9,10 @@ than one live leaf revision holds a **duplicated** write. Whether every device t
 read a document holds its current revision is the per-device check's job
 (`rig.device.fleet.verify_devices`); together they say every acknowledged write
 reached every device allowed to read it.
+
+A Couchbase Lite 4.1 device names its revisions by version (`<hex>@<source>`), which is never in
+a rev tree: its write counts as present when the document's version vector (Sync Gateway's `_vv`:
+current, merge and previous versions) holds a version of that source at least as new.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+_NOT_SEEN = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +38,26 @@ class RevTree:
     revs: tuple[str, ...]
     parents: tuple[int, ...]
     deleted: frozenset[int] = frozenset()
+    vector: Mapping[str, int] = field(default_factory=dict)
+    """Source ID -> the newest version value of that source in the document's version vector."""
 
     @classmethod
-    def from_sync(cls, sync: Mapping[str, Any]) -> RevTree:
+    def from_sync(cls, sync: Mapping[str, Any], vector: Mapping[str, int] | None = None) -> RevTree:
         history = sync.get("history") or {}
         revs = tuple(history.get("revs") or ())
         parents = tuple(history.get("parents") or (-1,) * len(revs))
-        return cls(revs, parents, frozenset(history.get("deleted") or ()))
+        return cls(revs, parents, frozenset(history.get("deleted") or ()), dict(vector or {}))
+
+    def holds(self, rev: str) -> bool:
+        """A rev-tree ID is in the tree; a version `<hex>@<source>` is dominated by the document's vector."""
+        value, at, source = rev.partition("@")
+        if not at:
+            return rev in self.revs
+        try:
+            number = int(value, 16)
+        except ValueError:
+            return False
+        return self.vector.get(source, _NOT_SEEN) >= number
 
     def leaves(self) -> list[int]:
         referenced = {p for p in self.parents if p >= 0}
@@ -76,7 +95,7 @@ def check_acknowledged(acked: Iterable[AckedWrite], trees: Mapping[str, RevTree 
     report.checked = len(seen)
     for (doc_id, rev), device in sorted(seen.items()):
         tree = trees.get(doc_id)
-        if tree is None or rev not in tree.revs:
+        if tree is None or not tree.holds(rev):
             report.lost.append(f"lost: {doc_id} {rev} acknowledged to {device}")
     for doc_id in sorted({doc_id for doc_id, _ in seen}):
         tree = trees.get(doc_id)

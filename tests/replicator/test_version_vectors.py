@@ -10,6 +10,7 @@ import pytest
 
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, LocalGateway
+from rig.gateway.vectors import stored_vector
 from rig.replicator import Attachment, EventKind, ReplicationEvent
 from rig.replicator.versions import Version, local_wins
 
@@ -195,3 +196,10 @@ def test_offline_edits_of_two_4_1_devices_end_as_couchbase_lite_ends_them(
     raw_vv = admin.raw(db, "shared")["_xattrs"]["_vv"]
     if second_wins:
         assert raw_vv.get("mv"), raw_vv  # the merge is recorded as such on the gateway
+    # The run checks read the gateway as the device does: the stored vector (`pv`/`mv` deltas summed)
+    # holds every version of the device's vector, and `_cv` names the device's current version.
+    stored = stored_vector(raw_vv)
+    vector = final_first.vector
+    assert all(stored.get(v.source, -1) >= v.value for v in (vector.current, *vector.merges, *vector.previous))
+    if not second_deletes:
+        assert admin.current_version(db, "shared") == final_first.rev
