@@ -81,6 +81,8 @@ def test_budget_kills_cost_no_extra_pull_from_zero(make_device: MakeDevice, admi
           f"{starts_without_checkpoint} starts without a checkpoint, {from_zero:.0f} pulls from zero")
     assert lost_replies > 0 and wakes > DEVICES  # the kills really happened
     if feed == "backfill" and cbl == "3.3":
-        assert from_zero > starts_without_checkpoint  # LiteCore 3.3: a compound mismatch resets to 0
+        # LiteCore 3.3: a compound mismatch resets to 0, so pulls from zero are at least the fresh starts (and
+        # more whenever a lost reply is followed by another wake; the rule: tests/unit/replicator/test_resume.py).
+        assert from_zero >= starts_without_checkpoint
     else:
         assert DEVICES <= from_zero <= starts_without_checkpoint

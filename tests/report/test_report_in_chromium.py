@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REPORT_SECTIONS = ["Verdict", "Key figures", "Run", "Throughput over time", "Device states over time",
-                   "Latency distributions", "Wakes and sync durations by trigger", "Conformance findings"]
+                   "Latency distributions", "By client release", "Wakes and sync durations by trigger",
+                   "Conformance findings"]
 
 
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
