@@ -1,9 +1,9 @@
 """Issue 13, done-when: a small fleet pulling under budget kills costs the gateway no more pulls from
 zero than there were replications that really started without a checkpoint (real Sync Gateway).
 
-Each device pulls a 1,500-document feed
-(long enough to span several checkpoint saves on a fast machine) in one-shot wakes with short budgets (the session's deadline
-cuts the connection as the OS kills the app) and saves its checkpoint every 50 ms. Half of the
+Each device pulls a 1,500-document feed (long enough to span several checkpoint saves on a fast
+machine) in one-shot wakes with short budgets (the session's deadline cuts the connection as the OS
+kills the app) and saves its checkpoint every 50 ms. Half of the
 checkpoint replies that arrive once the device already holds a checkpoint are lost to a kill that
 lands just then (the gateway saved, the device never knew): the next wake finds its own copy one
 save behind the gateway's. Couchbase Lite resumes from the earlier of the two; starting from 0
