@@ -84,6 +84,8 @@ class RoutingWorkload:
                                                                           repr=False)
     """device -> slot -> (doc id, last body or None when deleted)."""
     _channels: set[str] | None = field(default=None, init=False, repr=False)
+    _attacked: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """type -> deliberate bad writes made of it so far (which rule the next one breaks)."""
 
     # Who is who --------------------------------------------------------------------------------
     def team(self, index: int) -> str:
@@ -198,17 +200,20 @@ class RoutingWorkload:
 
     def _fill(self, doc_type: DocType, writer: str, grants: dict[str, Any], roles: dict[str, Any],
               rng: random.Random, *, bad: bool) -> dict[str, Any] | None:
-        """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None."""
+        """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None.
+
+        A bad write breaks the type's rules in turn (those this writer can break), not always the
+        first: a note's deliberate refusals then name another owner in one write and a team the
+        writer lacks in the next, so a function that forgot either check is caught."""
         body: dict[str, Any] = {self.spec.type_field: doc_type.name}
-        broken = False
+        choices: list[tuple[str, list[str], list[str]]] = []
+        """Per rule: (field, values the writer satisfies, values it does not); field "" for a role rule."""
         for rule in doc_type.require:
             if rule.kind == "role":
                 if rule.value.fields:
                     return None
-                if rule.value.text not in roles:
-                    if not bad or broken:
-                        return None
-                    broken = True
+                choices.append(("", [] if rule.value.text not in roles else [""],
+                                [""] if rule.value.text not in roles else []))
                 continue
             match = _SINGLE.match(rule.value.text)
             if match is None:
@@ -223,16 +228,26 @@ class RoutingWorkload:
                                 and len(c) > len(prefix) + len(suffix)})
                 mine = [v for v in known if f"{prefix}{v}{suffix}" in grants]
                 others = [v for v in known if v not in mine]
-            if name in body:
-                continue
-            if bad and not broken and others:
-                body[name], broken = rng.choice(others), True
-            elif mine:
-                body[name] = rng.choice(mine)
-            else:
+            choices.append((name, mine, others))
+        target = -1
+        if bad:
+            breakable = [i for i, (name, _, others) in enumerate(choices)
+                         if others and (name == "" or all(n != name for n, _, _ in choices[:i]))
+                         and all(m or (name and n == name) for j, (n, m, _) in enumerate(choices) if j != i)]
+            if not breakable:
                 return None
-        if bad and not broken:
-            return None
+            turn = self._attacked.get(doc_type.name, 0)
+            self._attacked[doc_type.name] = turn + 1
+            target = breakable[turn % len(breakable)]
+        for index, (name, mine, others) in enumerate(choices):
+            if index == target:
+                if name:
+                    body[name] = rng.choice(others)
+                continue
+            if not mine:
+                return None
+            if name and name not in body:
+                body[name] = rng.choice(mine)
         for name in _fields(doc_type):
             if name not in body:
                 body[name] = sorted({f"{name[:3]}{rng.randrange(6)}" for _ in range(rng.randint(1, 2))})

@@ -62,6 +62,22 @@ def test_device_writes_are_accepted_by_the_spec_except_the_deliberate_ones(spec:
     assert "membership" not in kinds and "promotion" not in kinds
 
 
+def test_deliberate_bad_writes_break_every_rule_of_a_type_in_turn(spec: RoutingSpec) -> None:
+    """Not always the first rule: a note's refusals must include a team the writer lacks (requireAccess)."""
+    workload = RoutingWorkload(spec, users=10, bad_write_share=1.0)
+    world = workload.seed_world()
+    rng = random.Random(5)
+    broken: Counter[str] = Counter()
+    for n in range(200):
+        write = workload.write(n % 10, f"d{n % 10}", rng)
+        assert write is not None and write.bad and write.body is not None
+        decision = world.decide(write.doc_id, user_name(n % 10), write.body, False)
+        assert not decision.accepted and decision.rule is not None
+        broken[decision.rule] += 1
+    assert broken["note.require_user({owner})"] > 10 and broken["note.require_access(team.{team})"] > 10, broken
+    assert broken["tagged.require_user({owner})"] > 0 and broken["announcement.require_role(lead)"] > 0, broken
+
+
 def test_same_workload_in_every_process(spec: RoutingSpec) -> None:
     first, second = RoutingWorkload(spec, users=10), RoutingWorkload(spec, users=10)
     assert first.grant_docs() == second.grant_docs()
