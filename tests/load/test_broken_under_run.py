@@ -34,7 +34,7 @@ def small_teams_scenario(tmp_path: Path) -> Path:
     path = tmp_path / "routing.toml"
     path.write_text('fleet = "demo"\nusers = 10\ndevices_per_user = 2\ntime_scale = 60.0\nduration_s = 8\n'
                     'ramp_per_s = 100\nteam_size = 5\n\n[workload]\ndocs_per_user = 2\nstart_awake_fraction = 1.0\n\n'
-                    '[routing]\nspec = "teams"\nbad_write_share = 0.3\nsnapshot_every_s = 5\n')
+                    '[routing]\nspec = "teams"\nbad_write_share = 0.3\ndelete_share = 0.2\nsnapshot_every_s = 5\n')
     return path
 
 
