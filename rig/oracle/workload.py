@@ -89,7 +89,7 @@ class RoutingWorkload:
     """device -> slot -> (doc id, last body or None when deleted)."""
     _channels: set[str] | None = field(default=None, init=False, repr=False)
     _attacked: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-    """type -> deliberate bad writes made of it so far (which rule the next one breaks)."""
+    """type (or "type update") -> deliberate bad writes made of it so far (which rule the next one breaks)."""
     _bad_turns: int = field(default=0, init=False, repr=False)
     """Deliberate bad writes so far (which kind the next one is)."""
     _generation: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -289,8 +289,9 @@ class RoutingWorkload:
                          and all(m or (name and n == name) for j, (n, m, _) in enumerate(choices) if j != i)]
             if not breakable:
                 return None
-            turn = self._attacked.get(doc_type.name, 0)
-            self._attacked[doc_type.name] = turn + 1
+            key = f"{doc_type.name} update" if keep else doc_type.name  # new documents break every rule in turn
+            turn = self._attacked.get(key, 0)
+            self._attacked[key] = turn + 1
             target = breakable[turn % len(breakable)]
         for index, (name, mine, others) in enumerate(choices):
             if index == target:

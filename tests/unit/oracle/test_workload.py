@@ -69,6 +69,7 @@ def test_deliberate_bad_writes_attack_every_rule_updates_and_types_in_turn(spec:
     world = workload.seed_world()
     rng = random.Random(5)
     broken: Counter[tuple[str, bool]] = Counter()
+    new_notes: list[str] = []
     for n in range(1000):
         write = workload.write(n % 10, f"d{n % 10}", rng)
         assert write is not None
@@ -82,6 +83,10 @@ def test_deliberate_bad_writes_attack_every_rule_updates_and_types_in_turn(spec:
         else:
             assert decision.rule is not None
             broken[(decision.rule, update)] += 1
+            if not update and decision.rule.startswith("note."):
+                new_notes.append(decision.rule)
+    # In turn, not at random: a short run's first two refused new notes already break both rules.
+    assert all(len(set(new_notes[k:k + 2])) == 2 for k in range(0, 20, 2)), new_notes[:20]
     for rule in ("note.require_user({owner})", "note.require_access(team.{team})", "tagged.require_user({owner})",
                  "announcement.require_role(lead)", "type"):
         assert broken[(rule, False)] > 5, (rule, broken)
