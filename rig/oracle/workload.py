@@ -199,8 +199,10 @@ class RoutingWorkload:
         self._bad_turns = turn + 1
         if turn % 3 == 1:
             live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items() if body is not None)
-            if live:
-                slot, doc_id, body = rng.choice(live)
+            rng.shuffle(live)
+            # The type whose rules updates attacked least first, so a rarely written type gets its turn.
+            live.sort(key=lambda item: self._attacked.get(f"{item[1].split('.', 1)[0]} update", 0))
+            for slot, doc_id, body in live:
                 update = self._bad_update(user_index, doc_id, body, rng, change_type=turn % 2 == 0)
                 if update is not None:
                     del kept[slot]
@@ -291,8 +293,10 @@ class RoutingWorkload:
                 return None
             key = f"{doc_type.name} update" if keep else doc_type.name  # new documents break every rule in turn
             turn = self._attacked.get(key, 0)
-            self._attacked[key] = turn + 1
-            target = breakable[turn % len(breakable)]
+            order = [(turn + k) % len(choices) for k in range(len(choices))]
+            target = next(i for i in order if i in breakable)
+            if target == order[0]:  # a writer who cannot break the rule whose turn it is leaves it to the next
+                self._attacked[key] = turn + 1
         for index, (name, mine, others) in enumerate(choices):
             if index == target:
                 if name:
