@@ -253,8 +253,9 @@ class RoutingWorkload:
         return None
 
     def _fill(self, doc_type: DocType, writer: str, grants: dict[str, Any], roles: dict[str, Any],
-              rng: random.Random, *, bad: bool, keep: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+              rng: random.Random, *, bad: bool, keep: frozenset[str] | None = None) -> dict[str, Any] | None:
         """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None.
+        `keep`: for an update, the fields it may not break (None: a new document).
 
         A bad write breaks the type's rules in turn (those this writer can break), not always the
         first: a note's deliberate refusals then name another owner in one write and a team the
@@ -286,12 +287,12 @@ class RoutingWorkload:
         target = -1
         if bad:
             breakable = [i for i, (name, _, others) in enumerate(choices)
-                         if others and name not in keep
+                         if others and name not in (keep or ())
                          and (name == "" or all(n != name for n, _, _ in choices[:i]))
                          and all(m or (name and n == name) for j, (n, m, _) in enumerate(choices) if j != i)]
             if not breakable:
                 return None
-            key = f"{doc_type.name} update" if keep else doc_type.name  # new documents break every rule in turn
+            key = doc_type.name if keep is None else f"{doc_type.name} update"  # updates keep their own turns
             turn = self._attacked.get(key, 0)
             order = [(turn + k) % len(choices) for k in range(len(choices))]
             target = next(i for i in order if i in breakable)
