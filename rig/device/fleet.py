@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -171,8 +171,9 @@ def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner])
     """Compare what each device holds with the gateway's own view of channels and users.
 
     A device may keep what the gateway refused (still pending) and revisions it wrote itself and
-    cannot read (a write into channels its user lacks): neither is a leak. A 4.1 device's copy is
-    current when it holds the gateway's current version (see `stale_copies`)."""
+    cannot read (a write into channels its user lacks): neither is a leak. A refused update of a
+    document the gateway holds stays pending on top of the gateway's revision: not stale either. A 4.1
+    device's copy is current when it holds the gateway's current version (see `stale_copies`)."""
     rows = admin.all_docs(db)
     docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
     channels_of: dict[str, set[str]] = {}
@@ -191,20 +192,22 @@ def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner])
         readable = channels_of[user]
         expected = {d: rev for d, (rev, chans) in docs.items() if "*" in readable or "!" in chans or readable & chans}
         held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
+        pending = {d.doc_id for d in runner.device.store.docs.values() if d.pending}
         problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}" for d in sorted(set(expected) - set(held))]
         problems += [f"leak: {runner.device.name} holds {d} {held[d]}"
                      for d in sorted(set(held) - set(expected)) if not _own(runner, d, held[d])]
-        problems += stale_copies(runner.device.name, held, expected, current_version)
+        problems += stale_copies(runner.device.name, held, expected, current_version, pending)
     return problems
 
 
 def stale_copies(device: str, held: Mapping[str, str], expected: Mapping[str, str],
-                 current_version: Callable[[str], str | None]) -> list[str]:
+                 current_version: Callable[[str], str | None], pending: Set[str] = frozenset()) -> list[str]:
     """The documents a device holds in another revision than the gateway's current one, like compared
     with like: a rev-tree ID (3.3, 3.4) with the gateway's current rev-tree ID, a version
-    (`<hex>@<source>`, 4.1) with the gateway's current version (`current_version(doc_id)`, its `_cv`)."""
+    (`<hex>@<source>`, 4.1) with the gateway's current version (`current_version(doc_id)`, its `_cv`).
+    A document still `pending` on the device (a refused update on top of the gateway's) is not stale."""
     problems = []
-    for doc_id in sorted(set(held) & set(expected)):
+    for doc_id in sorted(set(held) & set(expected) - set(pending)):
         gateway = current_version(doc_id) if "@" in held[doc_id] else expected[doc_id]
         if held[doc_id] != gateway:
             problems.append(f"stale: {device} has {doc_id} {held[doc_id]}, gateway {gateway}")

@@ -56,7 +56,8 @@ def routing_workload(scenario: Scenario) -> RoutingWorkload:
     assert routing is not None
     return RoutingWorkload(load(routing.spec), scenario.fleet.users, scenario.team_size,
                            user_channels=routing.user_channels, lead_roles=routing.lead_roles,
-                           bad_write_share=routing.bad_write_share)
+                           bad_write_share=routing.bad_write_share,
+                           delete_share=routing.delete_share)
 
 
 def password(name: str) -> str:

@@ -35,6 +35,8 @@ class Routing:
     """Roles of each team's first user (default: every role a write rule requires)."""
     bad_write_share: float = 0.05
     """Share of device writes that break a write rule on purpose (the gateway must refuse them)."""
+    delete_share: float = 0.05
+    """Share of a device's legitimate edits that delete one of its documents (a later edit recreates it)."""
     snapshot_every_s: float = 15.0
     """A device records what it holds at a checkpoint at most this often (real seconds)..."""
     max_snapshots: int = 3
@@ -83,7 +85,7 @@ _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
         "workload": dict, "routing": dict, "links": dict}
 _ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
-            "snapshot_every_s": float, "max_snapshots": int}
+            "delete_share": float, "snapshot_every_s": float, "max_snapshots": int}
 _LINKS: dict[str, type] = {"enabled": bool, "cut_after_s": float, "cut_after_down_bytes": int, "cut_reset": bool}
 
 
@@ -173,8 +175,9 @@ def _routing(table: dict[str, Any], path: Path) -> Routing:
     spec = routing_spec_path(values.pop("spec"), path.parent)
     if not spec.is_file():
         raise ConfigError(f"{path}: routing.spec: no routing spec at {spec}")
-    if values.get("bad_write_share", 0.0) > 1:
-        raise ConfigError(f"{path}: routing.bad_write_share is a share, at most 1")
+    for share in ("bad_write_share", "delete_share"):
+        if values.get(share, 0.0) > 1:
+            raise ConfigError(f"{path}: routing.{share} is a share, at most 1")
     return Routing(spec=spec, **values)
 
 

@@ -16,10 +16,14 @@ way in every process (deterministic in the scenario):
   their fields solved from the write rules so the spec accepts the write
   (``require user {F}``: the writer; ``require access P{F}S``: a channel the
   writer holds; other fields: one or two made-up values); a share of writes
-  (``bad_write_share``) breaks a rule on purpose (a channel the writer lacks,
-  a role it does not have) into a fresh document, so the gateway must refuse
-  it. Legitimate documents are a few per device, rewritten (channels move as
-  their fields change) and now and then deleted.
+  (``bad_write_share``) is refused by the spec on purpose, so the gateway must
+  refuse it too. In turn: a new document breaking one rule (each rule of a
+  type in turn: another owner, a channel the writer lacks, a role it does not
+  have), an update of one of the device's documents breaking a rule whose
+  field may change or changing its type, and a document of a type the spec
+  lacks. Legitimate documents are a few per device, rewritten (channels move
+  as their fields change), deleted (``delete_share`` of the edits) and written
+  again later.
 
 Types with role grants (``roles = [...]``) are never written: role changes
 mid-run are left to the conformance cases.
@@ -84,6 +88,12 @@ class RoutingWorkload:
                                                                           repr=False)
     """device -> slot -> (doc id, last body or None when deleted)."""
     _channels: set[str] | None = field(default=None, init=False, repr=False)
+    _attacked: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """type (or "type update") -> deliberate bad writes made of it so far (which rule the next one breaks)."""
+    _bad_turns: int = field(default=0, init=False, repr=False)
+    """Deliberate bad writes so far (which kind the next one is)."""
+    _generation: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """slot -> how many of its documents were left behind by a refused update."""
 
     # Who is who --------------------------------------------------------------------------------
     def team(self, index: int) -> str:
@@ -161,22 +171,68 @@ class RoutingWorkload:
 
     def write(self, user_index: int, device_key: str, rng: random.Random) -> Write | None:
         """The next edit of one device of `user_index` (None: nothing this user may write)."""
+        kept = self._kept.setdefault(device_key, {})
         if rng.random() < self.bad_write_share:
-            bad = self._fresh(user_index, f"{device_key}.bad{rng.randrange(1 << 30)}", rng, bad=True)
+            bad = self._bad(user_index, device_key, kept, rng)
             if bad is not None:
                 return bad
-        kept = self._kept.setdefault(device_key, {})
         slot = f"{device_key}.{rng.randrange(self.docs_per_device)}"
         previous = kept.get(slot)
         if previous is not None and previous[1] is not None and rng.random() < self.delete_share:
             kept[slot] = (previous[0], None)
             return Write(previous[0], None)
-        write = self._fresh(user_index, slot, rng, bad=False,
+        generation = self._generation.get(slot, 0)
+        write = self._fresh(user_index, f"{slot}.g{generation}" if generation else slot, rng, bad=False,
                             previous=previous[1] if previous is not None else None,
                             doc_type=previous[0].split(".", 1)[0] if previous is not None else None)
         if write is not None:
             kept[slot] = (write.doc_id, write.body)
         return write
+
+    def _bad(self, user_index: int, device_key: str, kept: dict[str, tuple[str, dict[str, Any] | None]],
+             rng: random.Random) -> Write | None:
+        """A write the spec refuses. In turn: a new document breaking a rule; an update of one of the
+        device's documents breaking a rule of a field that may change, or changing its type; a
+        document of a type the spec lacks. A refused update stays pending on the device, so its
+        slot moves on to a new document id."""
+        turn = self._bad_turns
+        self._bad_turns = turn + 1
+        if turn % 3 == 1:
+            live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items() if body is not None)
+            rng.shuffle(live)
+            # The type whose rules updates attacked least first, so a rarely written type gets its turn.
+            live.sort(key=lambda item: self._attacked.get(f"{item[1].split('.', 1)[0]} update", 0))
+            for slot, doc_id, body in live:
+                update = self._bad_update(user_index, doc_id, body, rng, change_type=turn % 2 == 0)
+                if update is not None:
+                    del kept[slot]
+                    self._generation[slot] = self._generation.get(slot, 0) + 1
+                    return update
+        if turn % 3 == 2:
+            good = self._fresh(user_index, f"{device_key}.bad{rng.randrange(1 << 30)}", rng, bad=False)
+            if good is not None and good.body is not None:
+                unknown = next(f"unknown{n}" for n in range(len(self.spec.types) + 1)
+                               if f"unknown{n}" not in self.spec.types)
+                return Write(f"{unknown}.{good.doc_id}", {**good.body, self.spec.type_field: unknown}, True)
+        return self._fresh(user_index, f"{device_key}.bad{rng.randrange(1 << 30)}", rng, bad=True)
+
+    def _bad_update(self, user_index: int, doc_id: str, old: dict[str, Any], rng: random.Random, *,
+                    change_type: bool) -> Write | None:
+        world = self.seed_world()
+        writer = user_name(user_index)
+        grants, roles = world.grants(writer), world.user_roles(writer)
+        doc_type = self.spec.types[doc_id.split(".", 1)[0]]
+        others = [t for t in self.writable_types() if t.name != doc_type.name]
+        if change_type:
+            for other in sorted(others, key=lambda t: t.name):
+                body = self._fill(other, writer, grants, roles, rng, bad=False)
+                if body is not None:
+                    return Write(doc_id, body, True)
+        body = self._fill(doc_type, writer, grants, roles, rng, bad=True, keep=frozenset(doc_type.immutable))
+        if body is None:
+            return None
+        body.update({k: old[k] for k in doc_type.immutable if k in old})
+        return Write(doc_id, body, True)
 
     def _fresh(self, user_index: int, doc_id: str, rng: random.Random, *, bad: bool,
                previous: dict[str, Any] | None = None, doc_type: str | None = None) -> Write | None:
@@ -197,18 +253,22 @@ class RoutingWorkload:
         return None
 
     def _fill(self, doc_type: DocType, writer: str, grants: dict[str, Any], roles: dict[str, Any],
-              rng: random.Random, *, bad: bool) -> dict[str, Any] | None:
-        """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None."""
+              rng: random.Random, *, bad: bool, keep: frozenset[str] | None = None) -> dict[str, Any] | None:
+        """A body the spec accepts from `writer` (bad: one that breaks exactly one rule), or None.
+        `keep`: for an update, the fields it may not break (None: a new document).
+
+        A bad write breaks the type's rules in turn (those this writer can break), not always the
+        first: a note's deliberate refusals then name another owner in one write and a team the
+        writer lacks in the next, so a function that forgot either check is caught."""
         body: dict[str, Any] = {self.spec.type_field: doc_type.name}
-        broken = False
+        choices: list[tuple[str, list[str], list[str]]] = []
+        """Per rule: (field, values the writer satisfies, values it does not); field "" for a role rule."""
         for rule in doc_type.require:
             if rule.kind == "role":
                 if rule.value.fields:
                     return None
-                if rule.value.text not in roles:
-                    if not bad or broken:
-                        return None
-                    broken = True
+                choices.append(("", [] if rule.value.text not in roles else [""],
+                                [""] if rule.value.text not in roles else []))
                 continue
             match = _SINGLE.match(rule.value.text)
             if match is None:
@@ -223,16 +283,30 @@ class RoutingWorkload:
                                 and len(c) > len(prefix) + len(suffix)})
                 mine = [v for v in known if f"{prefix}{v}{suffix}" in grants]
                 others = [v for v in known if v not in mine]
-            if name in body:
-                continue
-            if bad and not broken and others:
-                body[name], broken = rng.choice(others), True
-            elif mine:
-                body[name] = rng.choice(mine)
-            else:
+            choices.append((name, mine, others))
+        target = -1
+        if bad:
+            breakable = [i for i, (name, _, others) in enumerate(choices)
+                         if others and name not in (keep or ())
+                         and (name == "" or all(n != name for n, _, _ in choices[:i]))
+                         and all(m or (name and n == name) for j, (n, m, _) in enumerate(choices) if j != i)]
+            if not breakable:
                 return None
-        if bad and not broken:
-            return None
+            key = doc_type.name if keep is None else f"{doc_type.name} update"  # updates keep their own turns
+            turn = self._attacked.get(key, 0)
+            order = [(turn + k) % len(choices) for k in range(len(choices))]
+            target = next(i for i in order if i in breakable)
+            if target == order[0]:  # a writer who cannot break the rule whose turn it is leaves it to the next
+                self._attacked[key] = turn + 1
+        for index, (name, mine, others) in enumerate(choices):
+            if index == target:
+                if name:
+                    body[name] = rng.choice(others)
+                continue
+            if not mine:
+                return None
+            if name and name not in body:
+                body[name] = rng.choice(mine)
         for name in _fields(doc_type):
             if name not in body:
                 body[name] = sorted({f"{name[:3]}{rng.randrange(6)}" for _ in range(rng.randint(1, 2))})

@@ -62,6 +62,38 @@ def test_device_writes_are_accepted_by_the_spec_except_the_deliberate_ones(spec:
     assert "membership" not in kinds and "promotion" not in kinds
 
 
+def test_deliberate_bad_writes_attack_every_rule_updates_and_types_in_turn(spec: RoutingSpec) -> None:
+    """Not always the first rule of a fresh document: a note's refusals include a team the writer lacks
+    (requireAccess), on create and on update; documents change type; a type the spec lacks is written."""
+    workload = RoutingWorkload(spec, users=10, bad_write_share=0.5)
+    world = workload.seed_world()
+    rng = random.Random(5)
+    broken: Counter[tuple[str, bool]] = Counter()
+    new_notes: list[str] = []
+    for n in range(1000):
+        write = workload.write(n % 10, f"d{n % 10}", rng)
+        assert write is not None
+        if write.body is None:
+            continue
+        update = world.live_body(write.doc_id) is not None
+        decision = world.decide(write.doc_id, user_name(n % 10), write.body, False)
+        assert decision.accepted is not write.bad, (write, decision)
+        if decision.accepted:
+            world.apply_write(write.doc_id, f"{n}-x", write.body, False)
+        else:
+            assert decision.rule is not None
+            broken[(decision.rule, update)] += 1
+            if not update and decision.rule.startswith("note."):
+                new_notes.append(decision.rule)
+    # In turn, not at random: any four refused new notes in a row break both rules (a short run has few).
+    assert all(len(set(new_notes[k:k + 4])) == 2 for k in range(len(new_notes) - 3)), new_notes
+    for rule in ("note.require_user({owner})", "note.require_access(team.{team})", "tagged.require_user({owner})",
+                 "announcement.require_role(lead)", "type"):
+        assert broken[(rule, False)] > 5, (rule, broken)
+    for rule in ("note.require_access(team.{team})", "tagged.require_user({owner})", "type"):
+        assert broken[(rule, True)] > 5, (rule, broken)
+
+
 def test_same_workload_in_every_process(spec: RoutingSpec) -> None:
     first, second = RoutingWorkload(spec, users=10), RoutingWorkload(spec, users=10)
     assert first.grant_docs() == second.grant_docs()
