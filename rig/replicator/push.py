@@ -37,6 +37,9 @@ class Pusher:
         self._forbidden_once: set[tuple[str, str]] = set()
         """Revisions the gateway refused with 403 once in this replication (LiteCore RevToSend::retryCount)."""
         self._to_retry: dict[str, str] = {}
+        self._proposed_against: dict[str, str] = {}
+        """doc ID -> the server revision its last proposal named as its parent (the pull may learn a newer
+        one while the proposal is in flight: a 409 is judged against what was proposed)."""
         """Document -> its 403 revision, waiting to be proposed again when the pusher would otherwise go idle."""
 
     @property
@@ -76,6 +79,7 @@ class Pusher:
             rows = [[d.doc_id, d.vector.text if d.vector is not None else d.rev, d.remote_rev or ""] for d in batch]
             for doc in batch:
                 self._in_flight.add(doc.doc_id)
+                self._proposed_against[doc.doc_id] = doc.remote_rev or ""
             self._proposals_in_flight += 1
             proposed = [(d.doc_id, d.rev) for d in batch]
             self.link.request({"Profile": "proposeChanges", "conflictIncludesRev": "true"},
@@ -137,7 +141,8 @@ class Pusher:
         As Couchbase Lite does (`conflictIncludesRev`), take the server's revision as the remote
         ancestor and propose again; a second 409 against the same revision is a real conflict."""
         doc = self.link.store.get(doc_id)
-        if doc is None or doc.rev != rev or not server_rev or server_rev == doc.remote_rev:
+        if doc is None or doc.rev != rev or not server_rev \
+                or server_rev == self._proposed_against.get(doc_id, doc.remote_rev or ""):
             return False
         if doc.vector is not None:
             if is_rev_tree_id(server_rev) or not doc.vector.dominates(Version.parse(server_rev)):

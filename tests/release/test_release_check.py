@@ -84,8 +84,10 @@ def test_tiny_caches_are_a_cost_regression_on_gateway_cpu_per_document(sg_binary
     assert result.returncode == 1, result.stdout[-4000:]
     regressions = [f for f in comparison["findings"] if f["kind"] == "regression"]
     assert {f["gateway"] for f in regressions} == {"b"}
-    assert any(f["subject"].startswith("pull, 1 device") for f in regressions), regressions
-    assert "release check FAILED" in result.stdout and "regression: b: pull, 1 device" in result.stdout
+    # A one-entry revision cache makes pulls dearer (x1.6-2 seen); on a shared machine the one-device or the
+    # parallel pull may be the figure that crosses the tolerance first, so either counts.
+    assert any(f["subject"].startswith("pull") for f in regressions), regressions
+    assert "release check FAILED" in result.stdout and "regression: b: pull" in result.stdout
     settings = {r["key"]: r for r in comparison["settings"]}
     assert settings["settings"]["differs"]
     assert settings["settings"]["cells"]["b"]["database"]["cache"]["rev_cache"]["size"] == 1
