@@ -38,8 +38,8 @@ class Pusher:
         """Revisions the gateway refused with 403 once in this replication (LiteCore RevToSend::retryCount)."""
         self._to_retry: dict[str, str] = {}
         self._proposed_against: dict[str, str] = {}
-        """doc ID -> the server revision its last proposal named as its parent (the pull may learn a newer
-        one while the proposal is in flight: a 409 is judged against what was proposed)."""
+        """doc ID -> the server revision its proposal in flight named as its parent (the pull may learn a
+        newer one meanwhile: a 409 is judged against what was proposed); dropped when the reply comes."""
         """Document -> its 403 revision, waiting to be proposed again when the pusher would otherwise go idle."""
 
     @property
@@ -96,6 +96,7 @@ class Pusher:
         if isinstance(reply, ErrorResponse):
             for doc_id, rev in proposed:
                 self._in_flight.discard(doc_id)
+                self._proposed_against.pop(doc_id, None)
                 self.link.report(EventKind.ERROR, doc_id, rev,
                                  f"{reply.domain} {reply.code}: proposeChanges: {reply.message}")
             self._retry_when_quiet()
@@ -106,6 +107,7 @@ class Pusher:
         for index, (doc_id, rev) in enumerate(proposed):
             status = statuses[index] if index < len(statuses) and statuses[index] is not None else 0
             code = status.get("status", 0) if isinstance(status, dict) else int(status)
+            proposed_against = self._proposed_against.pop(doc_id, None)
             if code == 0:
                 self._to_send.append((doc_id, rev))
                 continue
@@ -118,7 +120,7 @@ class Pusher:
                 store.mark_pushed(doc_id, rev)
             elif code == 409:
                 server_rev = status.get("rev", "") if isinstance(status, dict) else ""
-                if self._server_has_our_ancestor(doc_id, rev, server_rev):
+                if self._server_has_our_ancestor(doc_id, rev, server_rev, proposed_against):
                     retry = True
                     continue
                 self._stall(doc_id, rev, EventKind.CONFLICT, f"409 conflict with server revision {server_rev}")
@@ -135,14 +137,14 @@ class Pusher:
         doc = self.link.store.get(doc_id)
         return doc is not None and doc.rev != rev
 
-    def _server_has_our_ancestor(self, doc_id: str, rev: str, server_rev: str) -> bool:
+    def _server_has_our_ancestor(self, doc_id: str, rev: str, server_rev: str, proposed_against: str | None) -> bool:
         """A 409 whose server revision is an ancestor of ours is no conflict: the server got a revision
         of ours whose reply we never saw (a dropped connection), so we proposed against an older one.
         As Couchbase Lite does (`conflictIncludesRev`), take the server's revision as the remote
         ancestor and propose again; a second 409 against the same revision is a real conflict."""
         doc = self.link.store.get(doc_id)
         if doc is None or doc.rev != rev or not server_rev \
-                or server_rev == self._proposed_against.get(doc_id, doc.remote_rev or ""):
+                or server_rev == (doc.remote_rev or "" if proposed_against is None else proposed_against):
             return False
         if doc.vector is not None:
             if is_rev_tree_id(server_rev) or not doc.vector.dominates(Version.parse(server_rev)):
