@@ -176,6 +176,9 @@ def throughput_agreement(run_dir: Path) -> dict[str, Any]:
     sample (the rig samples just before a fault): the devices' share of that (`unobserved`) is
     left out of the comparison and reported as `rig_*_unobserved`. A revision
     the gateway sent to a device the OS killed before it arrived counts on the gateway's side only.
+    A pushed revision whose reply a fault took (the gateway stored and counted it; the device
+    learnt so only from a later 304, `rig_pushed_reply_lost`) may explain as much of the
+    gateway's excess on the push side.
     """
     per_worker = [json.loads(path.read_text()).get("samples") or [] for path in sorted(run_dir.glob("worker-*.json"))]
     per_worker = [samples for samples in per_worker if len(samples) >= 2]
@@ -191,7 +194,16 @@ def throughput_agreement(run_dir: Path) -> dict[str, Any]:
         result[f"rig_{rig_key}"] = observed
         result[f"rig_{rig_key}_unobserved"] = lost
         result[name] = counted
+        compared = observed
         if side == "pull":
             result["gateway_restarts"] = len(restart_windows(sampled_by, gw_key)) if sampled_by else 0
-        result[f"{side}_difference_pct"] = (None if not counted else round(100.0 * (observed - counted) / counted, 2))
+        else:
+            # Revisions the gateway stored and counted whose reply a fault took (the device learnt
+            # it later from a 304): the gateway's count may exceed the devices' by at most these.
+            reply_lost = sum(increase([float(s.get("pushed_reply_lost", 0.0)) for s in samples])
+                             for samples in per_worker)
+            result["rig_pushed_reply_lost"] = reply_lost
+            if counted is not None and counted > observed:
+                compared = observed + min(counted - observed, reply_lost)
+        result[f"{side}_difference_pct"] = (None if not counted else round(100.0 * (compared - counted) / counted, 2))
     return result

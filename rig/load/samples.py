@@ -93,6 +93,8 @@ def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, re
                     documents[s.labels["direction"]] = documents.get(s.labels["direction"], 0.0) + s.value
     sample: dict[str, Any] = {"t": round(time.time(), 3), "states": dict(sorted(states.items())),
                               "wakes": len(measurements.wakes), "arrivals": len(measurements.arrivals),
-                              "pulled": documents.get("pulled", 0.0), "pushed": documents.get("pushed", 0.0)}
+                              "pulled": documents.get("pulled", 0.0), "pushed": documents.get("pushed", 0.0),
+                              "pushed_reply_lost": sum(runner.device.store.pushed_replies_lost()
+                                                       for runner in list(runners))}
     sample.update(gateway or {})
     return sample

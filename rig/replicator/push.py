@@ -108,6 +108,8 @@ class Pusher:
             status = statuses[index] if index < len(statuses) and statuses[index] is not None else 0
             code = status.get("status", 0) if isinstance(status, dict) else int(status)
             proposed_against = self._proposed_against.pop(doc_id, None)
+            # Sent before without a reply: the gateway has it only if it answers 304 now.
+            reply_was_lost = store.awaiting_reply.pop(doc_id, None) == rev
             if code == 0:
                 self._to_send.append((doc_id, rev))
                 continue
@@ -117,6 +119,8 @@ class Pusher:
                 # for this reply: it is proposed below, as LiteCore's pusher treats the old one as obsolete.
                 self._exhausted = False
             if code == 304:
+                if reply_was_lost:
+                    store.pushed_reply_lost += 1
                 store.mark_pushed(doc_id, rev)
             elif code == 409:
                 server_rev = status.get("rev", "") if isinstance(status, dict) else ""
@@ -177,6 +181,7 @@ class Pusher:
                 self._exhausted = False
                 continue
             self._revs_in_flight += 1
+            store.awaiting_reply[doc_id] = rev
             self._rev_bytes_awaiting_reply += len(doc.body)
             self.link.stats.bytes_pushed += len(doc.body)
             # LiteCore deflates every rev it pushes (Pusher+Revs.cc), whatever its size.
@@ -211,6 +216,7 @@ class Pusher:
         self._revs_in_flight -= 1
         self._rev_bytes_awaiting_reply -= size
         self._in_flight.discard(doc_id)
+        self.link.store.awaiting_reply.pop(doc_id, None)
         if isinstance(reply, Response):
             self.link.store.mark_pushed(doc_id, rev)
             self.link.stats.docs_pushed += 1

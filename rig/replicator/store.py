@@ -111,6 +111,16 @@ class LocalStore:
         self._seq = 0
         self.named: dict[str, LocalStore] = {}
         """Named collections (`scope.name`) of this database; this store is its default collection."""
+        self.awaiting_reply: dict[str, str] = {}
+        """Revisions sent to the gateway whose reply has not come (doc ID → revision). Kept across
+        connections: an entry left when a connection dies is a reply the fault took."""
+        self.pushed_reply_lost = 0
+        """Revisions whose reply was lost but which the gateway later answered it has (304 to a
+        proposal of the same revision): the gateway counted them as pushed, the device could not."""
+
+    def pushed_replies_lost(self) -> int:
+        """`pushed_reply_lost` of this database: its default collection and its named ones."""
+        return self.pushed_reply_lost + sum(store.pushed_reply_lost for store in self.named.values())
 
     @property
     def uses_version_vectors(self) -> bool:

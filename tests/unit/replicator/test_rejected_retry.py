@@ -91,3 +91,29 @@ def test_a_401_is_not_retried(release: str) -> None:
     _, peer, events = _push(release, lambda r: 401, ("mine",))
     assert Counter(_sent(peer))[("rev", "mine")] == 1
     assert [e.kind for e in events if e.doc_id == "mine"] == [EventKind.REJECTED]
+
+
+@pytest.mark.parametrize("release", ALL)
+def test_a_rev_whose_reply_was_lost_counts_as_reply_lost_only_when_the_gateway_then_has_it(release: str) -> None:
+    # The first connection dies with both revs unanswered (the gateway stored "kept", not "lost").
+    store = store_for(release)
+    for doc_id in ("kept", "lost"):
+        store.put(doc_id, {"owner": doc_id})
+    ours = BlipConnection()
+    first = Replicator(ours, store, ReplicatorConfig("cp-test", pull=False, release=RELEASES[release]),
+                       clock=lambda: 0.0)
+    run(first, ScriptedPeer({"getCollections": lambda r: (None, b"[{}]"), "getCheckpoint": lambda r: 404,
+                             "proposeChanges": lambda r: (None, b"[]"), "rev": lambda r: None}), ours, steps=100)
+    assert set(store.awaiting_reply) == {"kept", "lost"} and store.pushed_replies_lost() == 0
+    # The next connection proposes both again: 304 for "kept" (its reply was lost), 0 for "lost".
+    ours = BlipConnection()
+    second = Replicator(ours, store, ReplicatorConfig("cp-test", pull=False, release=RELEASES[release]),
+                        clock=lambda: 0.0)
+    peer = ScriptedPeer({"getCollections": lambda r: (None, b"[{}]"), "getCheckpoint": lambda r: 404,
+                         "proposeChanges": lambda r: (None, json.dumps(
+                             [304 if row[0] == "kept" else 0 for row in json.loads(r.body)]).encode()),
+                         "rev": lambda r: (None, b""), "setCheckpoint": lambda r: ({"rev": "0-1"}, b"")})
+    run(second, peer, ours, steps=200)
+    assert second.state is ReplicatorState.DONE, second.error
+    assert store.pushed_replies_lost() == 1 and not store.awaiting_reply
+    assert second.stats.docs_pushed == 1  # "lost" was sent again; "kept" was not
