@@ -13,49 +13,16 @@ from typing import Any
 
 import pytest
 
-from rig.blip import BlipConnection, ErrorResponse, Request, Response
+from rig.blip import BlipConnection, Request
 from rig.replicator import EventKind, LocalStore, ReplicationEvent, ReplicatorConfig
 from rig.replicator.checkpoint import collection_checkpoint_id
-from rig.replicator.clients import RELEASES, client_release
+from rig.replicator.clients import RELEASES
 from rig.replicator.collection_group import CollectionsReplicator
 from rig.replicator.replicator import Replicator, ReplicatorState
 from rig.replicator.store import normalize_collection
-from rig.replicator.versions import HybridClock
+from tests.unit.replicator.scripted import ScriptedPeer, run, store_for
 
 TWO = ("shop.orders", "shop.notes")
-
-
-class ScriptedPeer:
-    """The gateway's end (as in test_releases.py, kept here so the module stands alone): records every
-    request, answers it from `answers` (properties, body) or not at all (None), records error replies."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.blip = BlipConnection()
-        self.answers = answers
-        self.received: list[Request] = []
-        self.replies: list[Response] = []
-        self.errors: list[ErrorResponse] = []
-
-    def profiles(self) -> list[str]:
-        return [r.profile for r in self.received]
-
-    def take(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            for event in self.blip.receive_frame(frame):
-                if isinstance(event, Response):
-                    self.replies.append(event)
-                elif isinstance(event, ErrorResponse):
-                    self.errors.append(event)
-                else:
-                    self.received.append(event)
-                    answer = self.answers.get(event.profile, lambda r: (None, b""))(event)
-                    if not event.no_reply and answer is not None:
-                        self.blip.send_response(event.number, answer[0], answer[1])
-
-
-def store_for(release: str) -> LocalStore:
-    return LocalStore(client_release(release).versioning, source_id="DEVICEDEVICEDEVICEDEVI",
-                      clock=HybridClock(lambda: 0x18EE000000000000))
 
 
 def group_for(release: str, store: LocalStore, collections: tuple[str, ...] = TWO,
@@ -65,25 +32,6 @@ def group_for(release: str, store: LocalStore, collections: tuple[str, ...] = TW
         "cp-test", release=RELEASES[release], database_uuid="u-1", collections=collections, **config),
         clock=lambda: 0.0, wall_clock=lambda: 1.0, observer=events.append)
     return group, ours, events
-
-
-def run(replicator: CollectionsReplicator | Replicator, peer: ScriptedPeer, ours: BlipConnection, *,
-        send: list[tuple[dict[str, str], bytes]] | None = None) -> None:
-    if replicator.state is ReplicatorState.STARTING and not peer.received:
-        replicator.start()
-    for props, body in send or []:
-        peer.blip.send_request(props, body, no_reply=props.get("Profile") == "changes" and body == b"null")
-    for _ in range(80):
-        frames, moved = ours.data_to_send(), False
-        if frames:
-            moved = True
-            peer.take(frames)
-        for frame in peer.blip.data_to_send():
-            moved = True
-            for event in ours.receive_frame(frame):
-                replicator.handle(event)
-        if not moved:
-            return
 
 
 def gateway_answers(saved: dict[str, dict[str, Any]]) -> dict[str, Any]:

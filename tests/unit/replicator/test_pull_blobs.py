@@ -9,45 +9,16 @@ from typing import Any
 
 import pytest
 
-from rig.blip import BlipConnection, ErrorResponse, Request
+from rig.blip import BlipConnection, Request
 from rig.replicator import EventKind, ReplicationEvent, ReplicatorConfig
 from rig.replicator.clients import RELEASES
 from rig.replicator.pull import likely_compressible
 from rig.replicator.replicator import Replicator
 from rig.replicator.revisions import attachment_digest
-from tests.unit.replicator.test_releases import Answer, ScriptedPeer, run, store_for
+from tests.unit.replicator.scripted import ScriptedPeer, run, store_for
 
 ALL = sorted(RELEASES)
 NOTES, PHOTO = b'{"text": "notes"}' * 20, bytes(range(256)) * 4
-
-
-class RecordingPeer(ScriptedPeer):
-    """A scripted peer that also keeps the error replies it gets."""
-
-    def __init__(self, answers: dict[str, Answer]) -> None:
-        super().__init__(answers)
-        self.errors: list[ErrorResponse] = []
-
-    def take(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            for event in self.blip.receive_frame(frame):
-                if isinstance(event, ErrorResponse):
-                    self.errors.append(event)
-                    continue
-                self._handle(event)
-
-    def _handle(self, event: Any) -> None:
-        if not isinstance(event, Request):
-            self.replies.append(event)
-            return
-        self.received.append(event)
-        answer = self.answers.get(event.profile, lambda r: (None, b""))(event)
-        if event.no_reply or answer is None:
-            return
-        if isinstance(answer, int):
-            self.blip.send_error(event.number, domain="HTTP", code=answer, message="scripted")
-        else:
-            self.blip.send_response(event.number, answer[0], answer[1])
 
 
 def _rev_with_attachments(release: str) -> tuple[dict[str, str], bytes]:
@@ -62,7 +33,7 @@ def _rev_with_attachments(release: str) -> tuple[dict[str, str], bytes]:
 
 
 def _puller(release: str, blobs: dict[str, bytes] | None, *, held: bool = False
-            ) -> tuple[Replicator, RecordingPeer, BlipConnection, list[ReplicationEvent]]:
+            ) -> tuple[Replicator, ScriptedPeer, BlipConnection, list[ReplicationEvent]]:
     def get_attachment(request: Request) -> tuple[None, bytes] | int | None:
         if held:
             return None
@@ -74,7 +45,7 @@ def _puller(release: str, blobs: dict[str, bytes] | None, *, held: bool = False
     replicator = Replicator(ours, store_for(release), ReplicatorConfig("cp-test", push=False,
                                                                        release=RELEASES[release]),
                             clock=lambda: 0.0, observer=events.append)
-    peer = RecordingPeer({"getCollections": lambda r: (None, b"[{}]"), "getCheckpoint": lambda r: 404,
+    peer = ScriptedPeer({"getCollections": lambda r: (None, b"[{}]"), "getCheckpoint": lambda r: 404,
                           "subChanges": lambda r: (None, b""), "getAttachment": get_attachment})
     run(replicator, peer, ours)
     rev = _rev_with_attachments(release)

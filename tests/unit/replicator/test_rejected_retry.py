@@ -12,7 +12,7 @@ from rig.blip import BlipConnection, Request
 from rig.replicator import EventKind, ReplicationEvent, ReplicatorConfig
 from rig.replicator.clients import RELEASES
 from rig.replicator.replicator import Replicator, ReplicatorState
-from tests.unit.replicator.test_releases import Answer, ScriptedPeer, run, store_for
+from tests.unit.replicator.scripted import Answer, ScriptedPeer, run, store_for
 
 ALL = sorted(RELEASES)
 

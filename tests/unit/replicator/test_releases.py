@@ -8,83 +8,23 @@ gateway would decide (the tests in tests/replicator do that against the real one
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from rig._errors import ConfigError
-from rig.blip import BlipConnection, Request, Response
+from rig.blip import BlipConnection, Request
 from rig.replicator import EventKind, LocalStore, ReplicationEvent, ReplicatorConfig
 from rig.replicator.clients import RELEASES, V3, V4, Versioning, client_release
 from rig.replicator.replicator import Replicator, ReplicatorState
-from rig.replicator.versions import HybridClock, VersionVector
-
-Answer = Callable[[Request], tuple[dict[str, str] | None, bytes] | int | None]
-"""A reply: (properties, body), an HTTP error code, or None for no reply yet."""
-
-
-class ScriptedPeer:
-    """The gateway's end of the connection: records every request and answers it from `answers`."""
-
-    def __init__(self, answers: dict[str, Answer]) -> None:
-        self.blip = BlipConnection()
-        self.answers = answers
-        self.received: list[Request] = []
-        self.replies: list[Response] = []
-
-    def profiles(self) -> list[str]:
-        return [r.profile for r in self.received]
-
-    def take(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            for event in self.blip.receive_frame(frame):
-                if isinstance(event, Response):
-                    self.replies.append(event)
-                if not isinstance(event, Request):
-                    continue
-                self.received.append(event)
-                answer = self.answers.get(event.profile, lambda r: (None, b""))(event)
-                if event.no_reply or answer is None:
-                    continue
-                if isinstance(answer, int):
-                    self.blip.send_error(event.number, domain="HTTP", code=answer, message="scripted")
-                else:
-                    self.blip.send_response(event.number, answer[0], answer[1])
-
-
-def run(replicator: Replicator, peer: ScriptedPeer, ours: BlipConnection, *, steps: int = 50,
-        send: list[tuple[dict[str, str], bytes]] | None = None) -> None:
-    """Start (if new) and exchange frames until nothing moves; `send` = requests the peer makes first."""
-    if replicator.state is ReplicatorState.STARTING and not peer.received:
-        replicator.start()
-    for props, body in send or []:
-        peer.blip.send_request(props, body, no_reply=props.get("Profile") == "changes" and body == b"null")
-    for _ in range(steps):
-        moved = False
-        frames = ours.data_to_send()
-        if frames:
-            moved = True
-            peer.take(frames)
-        back = peer.blip.data_to_send()
-        if back:
-            moved = True
-            for frame in back:
-                for event in ours.receive_frame(frame):
-                    replicator.handle(event)
-        if not moved:
-            return
+from rig.replicator.versions import VersionVector
+from tests.unit.replicator.scripted import ScriptedPeer, run, store_for
 
 
 def replicator_for(release: str, store: LocalStore, **config: Any) -> tuple[Replicator, BlipConnection]:
     ours = BlipConnection()
     return Replicator(ours, store, ReplicatorConfig("cp-test", release=RELEASES[release], database_uuid="u-1",
                                                     **config), clock=lambda: 0.0, wall_clock=lambda: 1.0), ours
-
-
-def store_for(release: str) -> LocalStore:
-    return LocalStore(client_release(release).versioning, source_id="DEVICEDEVICEDEVICEDEVI",
-                      clock=HybridClock(lambda: 0x18EE000000000000))
 
 
 def test_releases_offer_subprotocols_as_litecore_does() -> None:

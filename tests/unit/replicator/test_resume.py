@@ -13,7 +13,8 @@ from rig.replicator import EventKind, ReplicationEvent, ReplicatorConfig
 from rig.replicator.clients import RELEASES
 from rig.replicator.replicator import Replicator, ReplicatorState
 from rig.replicator.resume import ParsedSequence, resume_point
-from tests.unit.replicator.test_releases import ScriptedPeer, replicator_for, run, store_for
+from tests.unit.replicator.scripted import ScriptedPeer, run, store_for
+from tests.unit.replicator.test_releases import replicator_for
 
 ALL = sorted(RELEASES)
 
