@@ -38,7 +38,7 @@ from rig.gateway.build import binary_version
 from rig.load.results import machine
 from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, merge_summaries
 
-DEFAULT_STEPS = (50, 100, 200, 400, 800, 1600, 3200)
+DEFAULT_STEPS = (50, 100, 200, 400, 800, 1600, 3200, 6400)
 GATEWAY_BUSY = 0.9
 """Of the gateway's cores, over the catch-up: at or above it the gateway's CPU was the bottleneck."""
 PLATEAU = 1.1
@@ -101,6 +101,12 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
         stopped = "steps_exhausted"
     found = stopped == "budget"
     per_core = round(capacity / gateway_cores, 1) if gateway_cores else None
+    # In a storm the devices finish nearly together once the gateway is the bottleneck (it shares its
+    # CPU among them all), so the last one is done when the gateway has spent N x its CPU per wake:
+    # budget / CPU per wake is the most one core can bring up to date, an upper estimate.
+    costs = sorted(step["gateway"]["cpu_s_per_wake"] for step in steps if step["valid"] and step["caught_up"])
+    cpu_per_wake: float | None = costs[len(costs) // 2] if costs else None
+    ceiling = int(settings.budget_s / cpu_per_wake) if cpu_per_wake else None
     budget = f"{settings.budget_s:g} s"
     gateway = ("" if saturated_from is None else
                f"; the gateway's CPU was saturated from {saturated_from} devices on (its wakes per second stopped "
@@ -118,8 +124,11 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
     }
     return {"capacity_devices": capacity, "gateway_cores": gateway_cores, "devices_per_gateway_core": per_core,
             "stopped_because": stopped, "found": found, "gateway_saturated_from": saturated_from,
-            "estimate_devices": estimate, "passed": found and capacity > 0,
-            "text": texts.get(stopped or "", "") + gateway}
+            "estimate_devices": estimate, "gateway_cpu_s_per_wake": cpu_per_wake,
+            "cpu_bound_devices_per_core": ceiling, "passed": found and capacity > 0,
+            "text": texts.get(stopped or "", "") + gateway + ("" if ceiling is None or cpu_per_wake is None else
+                    f". The gateway's CPU per wake ({cpu_per_wake * 1000:.1f} ms, median of the valid storms) puts "
+                    f"one core's ceiling at about {ceiling} devices in {budget} (budget / CPU per wake)")}
 
 
 def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, gateway_cpu_s: float,

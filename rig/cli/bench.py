@@ -55,8 +55,8 @@ def register(commands: Any) -> None:
 
     cap = sub.add_parser("capacity", help="sleeping devices one gateway core wakes and brings up to date inside "
                                           "the silent-push budget, at p99")
-    cap.add_argument("--steps", default="50,100,200,400,800,1600,3200",
-                     help="storm sizes, grown until the p99 crosses the budget (default 50,...,3200)")
+    cap.add_argument("--steps", default="50,100,200,400,800,1600,3200,6400",
+                     help="storm sizes, grown until the p99 crosses the budget (default 50,100,...,6400, doubling)")
     cap.add_argument("--budget", type=float, default=None,
                      help="seconds a woken app has (default: the ios-active profile's silent-push budget, 30)")
     cap.add_argument("--backlog", type=int, default=10, help="new documents per device before each storm")

@@ -55,6 +55,9 @@ def test_steps_that_never_cross_give_a_lower_bound_not_a_pass() -> None:
     verdict = judge(steps, SETTINGS, gateway_cores=1)
     assert verdict["stopped_because"] == "steps_exhausted" and not verdict["passed"]
     assert verdict["text"].startswith("CAPACITY AT LEAST 400 devices")
+    # The gateway spent 1 CPU-s per storm: 0.02, 0.01, 0.005, 0.0025 s per wake, median (upper) 0.01.
+    assert verdict["gateway_cpu_s_per_wake"] == 0.01 and verdict["cpu_bound_devices_per_core"] == 3000
+    assert "about 3000 devices in 30 s" in verdict["text"]
 
 
 def test_a_saturated_gateway_whose_throughput_stopped_growing_is_named_with_an_estimate() -> None:
