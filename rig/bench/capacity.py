@@ -132,7 +132,7 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
 
 
 def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, gateway_cpu_s: float,
-             gateway_cores_busy_mean: float, gateway_cores_busy_max: float, gateway_cores: int,
+             gateway_cores_busy_mean: float, gateway_cores_busy_max: float | None, gateway_cores: int,
              setup_s: float) -> dict[str, Any]:
     """One storm's figures from the workers' results and the gateway's CPU over the catch-up."""
     catch_up = [t for r in results for t in r["catch_up_s"]]
@@ -151,7 +151,7 @@ def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, 
             "wakes_per_s": round(len(done) / last, 1) if last else 0.0,
             "gateway": {"cpu_s_per_wake": round(gateway_cpu_s / max(len(catch_up), 1), 5),
                         "cores_busy_mean": round(gateway_cores_busy_mean, 2),
-                        "cores_busy_max_1s": round(gateway_cores_busy_max, 2),
+                        "cores_busy_max_1s": _round(gateway_cores_busy_max),
                         "saturated": gateway_cores_busy_mean >= GATEWAY_BUSY * gateway_cores},
             "rig_cpu_s_per_wake": round(sum(r["rig_cpu_s"] for r in results) / max(len(catch_up), 1), 5),
             "valid": not rig["saturated"], "invalid_reason": reason, "rig": rig,
@@ -202,19 +202,15 @@ class _GatewayCpu:
         self._stop.set()
         self._thread.join(5)
 
-    def between(self, start: float, end: float) -> tuple[float, float, float]:
-        """(CPU seconds, mean cores busy, busiest second's cores) from `start` to `end` (epoch)."""
+    def busiest(self, start: float, end: float) -> float | None:
+        """The gateway's busiest second (in cores) from `start` to `end` (epoch); None under a second."""
         inside = [s for s in self.samples if start - 0.3 <= s[0] <= end + 0.3]
-        if len(inside) < 2:
-            return 0.0, 0.0, 0.0
-        cpu = inside[-1][1] - inside[0][1]
-        mean = cpu / max(inside[-1][0] - inside[0][0], 1e-6)
-        busiest = 0.0
+        busiest: float | None = None
         for i, (t0, c0) in enumerate(inside):
             later = [s for s in inside[i + 1:] if s[0] - t0 >= 1.0]
             if later:
-                busiest = max(busiest, (later[0][1] - c0) / (later[0][0] - t0))
-        return cpu, mean, busiest
+                busiest = max(busiest or 0.0, (later[0][1] - c0) / (later[0][0] - t0))
+        return busiest
 
 
 def pin(pid: int, cores: set[int]) -> None:
@@ -339,10 +335,15 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                     pin(pid, gateway_set)  # threads the gateway started since
                 at = time.time() + 1.0 + n / 2000  # time for every worker to start its devices' threads
                 setup_s = time.monotonic() - setup
+                # The gateway's CPU bracketing the storm (it idles in the lead before `at` and once the
+                # last device is done), so even a storm shorter than the sampling period is measured.
+                cpu_before = process_cpu_seconds(pid)
                 results = workers.storm(n, at, settings.budget_s, number, settings.backlog)
+                gateway_cpu_s = process_cpu_seconds(pid) - cpu_before
                 done = [t for r in results for t in r["catch_up_s"] if not math.isinf(t)]
                 end = at + (max(done) if done else settings.budget_s)
-                gateway_cpu_s, mean, busiest = cpu.between(at, end)
+                busiest = cpu.busiest(at, end)
+                mean = gateway_cpu_s / max(end - at, 1e-3)
                 row = step_row(n, settings.budget_s, results, gateway_cpu_s=gateway_cpu_s,
                                gateway_cores_busy_mean=mean, gateway_cores_busy_max=busiest,
                                gateway_cores=gateway_cores, setup_s=setup_s)
@@ -351,7 +352,7 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                 progress(f"storm of {n:5}: p50 {_s(figures['p50'])} p99 {_s(figures['p99'])}, "
                          f"{row['over_budget']} over budget, {row['wakes_per_s']} wakes/s, gateway "
                          f"{row['gateway']['cores_busy_mean']:.2f} cores (busiest second "
-                         f"{row['gateway']['cores_busy_max_1s']:.2f}), rig max {row['rig']['cpu_ratio_max']:.2f} "
+                         f"{row['gateway']['cores_busy_max_1s'] or '-'}), rig max {row['rig']['cpu_ratio_max']:.2f} "
                          f"of a core" + ("" if row["valid"] else f"; INVALID: {row['invalid_reason']}"))
                 verdict = judge(result["steps"], settings, gateway_cores)
                 result["verdict"] = verdict
@@ -374,6 +375,10 @@ def _time_limited(verdict: dict[str, Any], settings: Settings) -> dict[str, Any]
     text = (f"CAPACITY AT LEAST {capacity} devices ({verdict['devices_per_gateway_core']} per gateway core): "
             f"stopped at the time limit before the p99 crossed the {settings.budget_s:g} s budget")
     return verdict | {"stopped_because": "time_limit", "text": text + verdict["text"]}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _s(value: float | None) -> str:

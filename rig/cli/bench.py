@@ -195,7 +195,7 @@ def _capacity(args: argparse.Namespace) -> int:
     out.with_suffix(".html").write_text(capacity_report.render(result))
     print(" | ".join(capacity_report.HEADERS))
     for row in capacity_report.rows(result):
-        print(" | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+        print(" | ".join(f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v) for v in row))
     print(result["verdict"]["text"])
     print(f"results: {out} (plot {out.with_suffix('.svg').name}, report {out.with_suffix('.html').name})")
     return 0 if result["verdict"]["passed"] and result["valid"] else 1

@@ -20,13 +20,13 @@ def rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
         table.append((step["devices"], s(figures["p50"]), s(figures["p99"]), step["over_budget"],
                       step["wakes_per_s"], gateway["cores_busy_mean"], gateway["cores_busy_max_1s"],
                       gateway["cpu_s_per_wake"] * 1000, step["rig_cpu_s_per_wake"] * 1000,
-                      step["rig"]["cpu_ratio_max"], "yes" if step["valid"] else "NO"))
+                      step["rig"]["cpu_ratio_max"], step["rig"]["loop_lag_p99_s"], "yes" if step["valid"] else "NO"))
     return table
 
 
 HEADERS = ["devices woken", "p50 catch-up, s", "p99 catch-up, s", "over budget", "wakes/s",
            "gateway cores busy (mean)", "gateway busiest second", "gateway CPU-ms / wake", "rig CPU-ms / wake",
-           "rig's busiest second (of a core)", "valid"]
+           "rig's busiest second (of a core)", "rig loop lag p99, s", "valid"]
 
 
 def render(result: dict[str, Any]) -> str:
