@@ -61,3 +61,12 @@ def test_a_storm_that_saturated_the_rig_is_invalid(sg_binary: Path, tmp_path: Pa
     step = result["steps"][0]
     assert not step["valid"] and "timed the rig" in step["invalid_reason"] and not result["valid"]
     assert "rig saturated: invalid" in (tmp_path / "capacity.svg").read_text()
+
+
+def test_a_time_limit_reached_before_any_crossing_is_a_lower_bound_and_fails(sg_binary: Path,
+                                                                              tmp_path: Path) -> None:
+    done, result = _bench(tmp_path, sg_binary, "--steps", "5", "--max-minutes", "0")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "CAPACITY AT LEAST 0 devices" in done.stdout and "time limit" in done.stdout
+    assert result["steps"] == [] and result["verdict"]["stopped_because"] == "time_limit"
+    assert "no storm measured" in (tmp_path / "capacity.svg").read_text()
