@@ -53,6 +53,29 @@ def register(commands: Any) -> None:
     soak.add_argument("--out", type=Path)
     soak.set_defaults(handler=_soak)
 
+    cap = sub.add_parser("capacity", help="sleeping devices one gateway core wakes and brings up to date inside "
+                                          "the silent-push budget, at p99")
+    cap.add_argument("--steps", default="50,100,200,400,800,1600,3200,6400",
+                     help="storm sizes, grown until the p99 crosses the budget (default 50,100,...,6400, doubling)")
+    cap.add_argument("--budget", type=float, default=None,
+                     help="seconds a woken app has (default: the ios-active profile's silent-push budget, 30)")
+    cap.add_argument("--backlog", type=int, default=10, help="new documents per device before each storm")
+    cap.add_argument("--doc-bytes", type=int, default=1000, help="body size of each backlog document")
+    cap.add_argument("--workers", default="auto",
+                     help="device processes, or auto: one per core left beside the gateway's (default auto)")
+    cap.add_argument("--gateway-cores", type=int, default=1,
+                     help="cores the gateway is pinned to, the rest for the rig (0: no pinning; default 1)")
+    cap.add_argument("--max-minutes", type=float, default=9.0, help="no storm starts after this (default 9)")
+    cap.add_argument("--saturation-cpu", type=float, default=None, help="a rig process's CPU ratio that counts as "
+                                                                       "saturated (default 0.9 of a core)")
+    cap.add_argument("--saturation-lag", type=float, default=None, help="loop lag, s, that counts as saturated "
+                                                                       "(default 0.5)")
+    cap.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
+    cap.add_argument("--binary", type=Path)
+    cap.add_argument("--out", type=Path, help="JSON result (default runs/bench/capacity-<time>.json); the plot "
+                                              "(.svg) and the report (.html) are written beside it")
+    cap.set_defaults(handler=_capacity)
+
 
 def _replicate(args: argparse.Namespace) -> int:
     from rig.bench import replicate
@@ -138,3 +161,41 @@ def _soak(args: argparse.Namespace) -> int:
         print(f"INVALID: {result['invalid_reason']}")
     print(f"results: {out}")
     return 0 if check["lost"] == check["stale"] == check["leaked"] == 0 else 1
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    from rig._errors import ConfigError
+    from rig.bench import capacity
+    from rig.device.profile import find_profile
+    from rig.gateway.build import build
+    from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S
+    from rig.report import capacity as capacity_report
+    from rig.report.plots import capacity as capacity_plot
+
+    try:
+        steps = tuple(sorted({int(n) for n in args.steps.split(",") if n.strip()}))
+    except ValueError:
+        raise ConfigError(f"--steps {args.steps!r}: storm sizes, comma-separated integers") from None
+    if not steps or steps[0] < 1:
+        raise ConfigError(f"--steps {args.steps!r}: at least one storm of one device or more")
+    budget = args.budget if args.budget is not None else find_profile("ios-active").push.budget_seconds
+    settings = capacity.Settings(
+        steps=steps, budget_s=budget, backlog=args.backlog, doc_bytes=args.doc_bytes,
+        workers=capacity.plan_workers(args.workers, steps[-1], args.gateway_cores),
+        gateway_cores=args.gateway_cores, max_seconds=args.max_minutes * 60,
+        cpu_threshold=CPU_THRESHOLD if args.saturation_cpu is None else args.saturation_cpu,
+        lag_threshold_s=LAG_THRESHOLD_S if args.saturation_lag is None else args.saturation_lag)
+    binary = args.binary or build(args.version)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    result = capacity.run(binary, runs_dir() / "bench" / f"capacity-{stamp}", settings)
+    out = args.out or runs_dir() / "bench" / f"capacity-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    out.with_suffix(".svg").write_text(capacity_plot(result["steps"], budget))
+    out.with_suffix(".html").write_text(capacity_report.render(result))
+    print(" | ".join(capacity_report.HEADERS))
+    for row in capacity_report.rows(result):
+        print(" | ".join(f"{v:.3g}" if isinstance(v, float) else "-" if v is None else str(v) for v in row))
+    print(result["verdict"]["text"])
+    print(f"results: {out} (plot {out.with_suffix('.svg').name}, report {out.with_suffix('.html').name})")
+    return 0 if result["verdict"]["passed"] and result["valid"] else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -207,3 +208,36 @@ def compare_bars(names: Sequence[str], a: Sequence[float | None], b: Sequence[fl
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return to_svg(fig, f"compare-{title}")
+
+
+def capacity(steps: Sequence[dict[str, Any]], budget_s: float) -> str:
+    """p50 and p99 catch-up against storm size (`rig bench capacity`), the budget as a line; a quantile
+    over the budget is drawn on the line with an up-triangle, a step that saturated the rig with an x."""
+    fig, (ax,) = _figure(1, 1, 3.6)
+    if not steps:
+        _empty(ax, "no storm measured")
+        return to_svg(fig, "capacity")
+    sizes = [float(s["devices"]) for s in steps]
+    for quantile, color in (("p50", "#457b9d"), ("p99", "#e76f51")):
+        values = [s["catch_up_s"][quantile] for s in steps]
+        ax.plot(sizes, [budget_s if v is None else v for v in values], marker="o", color=color,
+                label=f"{quantile} catch-up")
+        over = [x for x, v in zip(sizes, values, strict=True) if v is None]
+        if over:
+            ax.scatter(over, [budget_s] * len(over), marker="^", s=80, color=color, zorder=3,
+                       label=f"{quantile} over the budget")
+    invalid = [s for s in steps if not s["valid"]]
+    if invalid:
+        ax.scatter([float(s["devices"]) for s in invalid], [s["catch_up_s"]["p99"] or budget_s for s in invalid],
+                   marker="x", s=120, color="#c1121f", zorder=4,
+                   label="rig saturated: invalid")
+    ax.axhline(budget_s, color="#c1121f", linestyle="--", linewidth=1, label=f"budget {budget_s:g} s")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(int(x)) for x in sizes])
+    ax.set_xlabel("sleeping devices woken at once (silent pushes)")
+    ax.set_ylabel("push to up to date, s")
+    ax.set_ylim(0, budget_s * 1.15)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("Wake-storm catch-up against storm size", fontsize=10)
+    return to_svg(fig, "capacity")
