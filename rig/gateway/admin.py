@@ -254,6 +254,19 @@ class AdminClient(_Http):
         cv = doc.get("_cv")
         return str(cv) if cv else None
 
+    def revision_names(self, db: str) -> dict[str, tuple[str, str | None]]:
+        """Every document's current revision (tombstones too) under both its names: doc ID -> (rev-tree
+        ID, current version `<hex>@<source>` or None), from two admin changes feeds (`version_type`
+        `rev` and `cv`). `db` may be a keyspace (`db.scope.collection`)."""
+        names: dict[str, dict[str, str]] = {}
+        for version_type in ("rev", "cv"):
+            results = self._json("GET", f"/{db}/_changes", params={"since": "0", "version_type": version_type})
+            for row in results.get("results") or ():
+                changes = row.get("changes") or [{}]
+                if row.get("id") and changes[0].get(version_type):
+                    names.setdefault(str(row["id"]), {})[version_type] = str(changes[0][version_type])
+        return {doc: (pair["rev"], pair.get("cv")) for doc, pair in names.items() if "rev" in pair}
+
     def bulk_docs(self, db: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": list(docs)})
         return result

@@ -37,6 +37,7 @@ from rig.load.scenario import Scenario
 from rig.oracle.observations import (
     Held,
     Observation,
+    RevisionNames,
     SyncSnapshot,
     WriteAttempt,
     is_server_refusal,
@@ -44,11 +45,12 @@ from rig.oracle.observations import (
     to_json,
     write_jsonl,
 )
-from rig.oracle.routing import load
+from rig.oracle.routing import DEFAULT_COLLECTION, RoutingSpec, load
 from rig.oracle.workload import RoutingWorkload, seed_attempts, user_name
 from rig.replicator import EventKind, ReplicationEvent
 
 SEED_FILE = "observations-seed.jsonl"
+NAMES_FILE = "observations-versions.jsonl"
 
 
 def routing_workload(scenario: Scenario) -> RoutingWorkload:
@@ -88,6 +90,21 @@ def seed_routing(admin: AdminClient, scenario: Scenario, db: str, run_dir: Path)
     admin.wait_for_changes_feed(db)
     write_jsonl(run_dir / SEED_FILE, observations)
     return workload
+
+
+def record_revision_names(admin: AdminClient, db: str, spec: RoutingSpec, run_dir: Path) -> int:
+    """After the final sync: every document's current rev-tree ID and version, paired by the gateway
+    (one `versions` record), so the oracle judges a 4.1 device's versions and a 3.3 device's rev-tree
+    IDs against the same revisions. Returns how many documents were paired."""
+    names: dict[str, tuple[str, str]] = {}
+    for collection in spec.collections:
+        named = collection != DEFAULT_COLLECTION
+        keyspace = f"{db}.{collection}" if named else db
+        for doc_id, (rev, cv) in admin.revision_names(keyspace).items():
+            if cv is not None:
+                names[f"{collection}/{doc_id}" if named else doc_id] = (rev, cv)
+    write_jsonl(run_dir / NAMES_FILE, [RevisionNames(names, time.time())])
+    return len(names)
 
 
 class ObservationLog:
@@ -215,5 +232,14 @@ def routing_editor(workload: RoutingWorkload, user_index: int, key: str, recorde
     return edit
 
 
-__all__ = ["SEED_FILE", "DeviceRecorder", "ObservationLog", "routing_editor", "routing_workload", "seed_routing",
-           "user_name"]
+__all__ = [
+    "NAMES_FILE",
+    "SEED_FILE",
+    "DeviceRecorder",
+    "ObservationLog",
+    "record_revision_names",
+    "routing_editor",
+    "routing_workload",
+    "seed_routing",
+    "user_name",
+]

@@ -25,6 +25,7 @@ from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
 from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs, retry_rows
+from rig.load.observe import record_revision_names
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.progress import Progress, Snapshot
 from rig.load.results import check_thresholds, flat_metrics, machine, release_lines, write_csv
@@ -163,7 +164,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     oracle = None
     thresholds = list(fail_if or [])
     if scenario.routing is not None and verify:
-        oracle = check_run_dir(load_spec(scenario.routing.spec), run_dir)
+        spec = load_spec(scenario.routing.spec)
+        record_revision_names(admin, db, spec, run_dir)  # a 4.1 device's versions as the writes' rev-tree IDs
+        oracle = check_run_dir(spec, run_dir)
         write_findings(run_dir, oracle)
         flat.update(oracle.figures())
         thresholds = oracle_thresholds(thresholds)  # any finding fails the run unless --fail-if relaxes it
