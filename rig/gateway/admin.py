@@ -357,3 +357,12 @@ class PublicClient(_Http):
         return result
 
 
+def user_channels(user: Mapping[str, Any], collection: str) -> set[str]:
+    """A user's channels (`all_channels`, from `GET /db/_user/NAME`) in `collection`: the top level for the
+    default collection, `collection_access.SCOPE.NAME.all_channels` for a named one."""
+    if collection in ("", "_default"):
+        return set(user.get("all_channels") or [])
+    scope, _, name = collection.partition(".")
+    access = ((user.get("collection_access") or {}).get(scope) or {}).get(name) or {}
+    return set(access.get("all_channels") or [])
+
