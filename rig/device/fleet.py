@@ -35,7 +35,7 @@ def team_of(user_index: int, team_size: int) -> str:
 
 def team_editor(team_size: int, collections: Sequence[str] = ()) -> Any:
     """Profiles in the user's channel, notes in the team's; with named `collections`, into one of them
-    drawn at random (each has Sync Gateway's default function, `channel(doc.channels)`)."""
+    drawn at random (each with the rig's default function, `channel(doc.channels)`)."""
     def edit(device: VirtualDevice, rng: random.Random) -> None:
         user = device.credentials.username
         index = int(user.rsplit("-", 1)[1])

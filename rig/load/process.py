@@ -16,7 +16,9 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from rig._collections import keyspace
 from rig._errors import ConfigError
+from rig._paths import project_root
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
 from rig.device.lifecycle import AppState
@@ -278,12 +280,16 @@ def error_samples(runners: list[DeviceRunner], per_kind: int = 3) -> dict[str, l
     return samples
 
 
+DEFAULT_SYNC = project_root() / "gateway_config" / "sync" / "default.js"
+
+
 def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = None,
                      collections: tuple[str, ...] = ()) -> DatabaseSpec:
     """The run's database: every document change posted to every process's push service.
 
-    Named `collections`: `sync_function` is a folder of `<scope.name>.js` (a collection without one
-    gets Sync Gateway's default function, `channel(doc.channels)`)."""
+    Named `collections`: `sync_function` is a folder of `<scope.name>.js`; a collection without one
+    gets the rig's default function (`gateway_config/sync/default.js`: Sync Gateway's own default for a
+    named collection routes every document to a channel named after the collection, which no user has)."""
     handlers = [{"handler": "webhook", "url": url, "timeout": 5, "options": {"winning_rev_only": True}}
                 for url in webhooks]
     extra = {"event_handlers": {"document_changed": handlers}}
@@ -295,7 +301,7 @@ def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = 
     specs = []
     for collection in collections:
         path = sync_function / f"{collection}.js" if sync_function is not None else None
-        specs.append(CollectionSpec(collection, path if path is not None and path.is_file() else None))
+        specs.append(CollectionSpec(collection, path if path is not None and path.is_file() else DEFAULT_SYNC))
     return DatabaseSpec(db, extra=extra, collections=tuple(specs))
 
 
@@ -312,9 +318,18 @@ def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list
     workload = scenario.workload
     rng = random.Random(scenario.seed)
     docs: list[dict[str, Any]] = []
+    collections = scenario.collections
     for index in range(scenario.fleet.users):
         name = user_name(index)
-        admin.put_user(db, name, password=f"{name}-pw", admin_channels=[name, team_of(index, scenario.team_size)])
+        channels = [name, team_of(index, scenario.team_size)]
+        if collections:  # the same channels in every collection (Sync Gateway grants them per collection)
+            access: dict[str, dict[str, Any]] = {}
+            for collection in collections:
+                scope, _, coll = collection.partition(".")
+                access.setdefault(scope, {})[coll] = {"admin_channels": channels}
+            admin.put_user(db, name, password=f"{name}-pw", collection_access=access)
+        else:
+            admin.put_user(db, name, password=f"{name}-pw", admin_channels=channels)
         for n in range(workload.docs_per_user):
             doc: dict[str, Any] = {"_id": f"{name}.seed.{n}", "type": "profile", "owner": name,
                                    "channels": [name], "written_at": time.time(),
@@ -324,6 +339,9 @@ def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list
                 doc["_attachments"] = {"photo": {"content_type": "image/jpeg",
                                                  "data": base64.b64encode(photo).decode()}}
             docs.append(doc)
-    for start in range(0, len(docs), 200):
-        admin.bulk_docs(db, docs[start:start + 200])
-    admin.wait_for_changes_feed(db)
+    spaces = [keyspace(db, c) for c in collections] or [db]
+    for number, space in enumerate(spaces):  # with named collections, the documents dealt round-robin
+        mine = docs[number::len(spaces)]
+        for start in range(0, len(mine), 200):
+            admin.bulk_docs(space, mine[start:start + 200])
+        admin.wait_for_changes_feed(space)
