@@ -315,7 +315,9 @@ class Checker:
             held = snap.docs.get(doc_id)
             if held is not None and held.pending:
                 continue
-            visible = STAR in channels or bool(channels & dv.channels)
+            # A named collection's document (`scope.name/ID`) and channels (`scope.name:x`): `*` per collection.
+            star = f"{doc_id.partition('/')[0]}:{STAR}" if "/" in doc_id else STAR
+            visible = star in channels or STAR in channels or bool(channels & dv.channels)
             if visible:
                 seen.add((doc_id, dv.rev))
                 if held is None and not dv.deleted:
