@@ -152,6 +152,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
+    if scenario.collections and (args.gateway or args.backend == "docker"):
+        # Their gateways run a legacy config, which refuses scopes and collections.
+        raise ConfigError(f"scenario {scenario.name!r} has named collections ({', '.join(scenario.collections)}): "
+                          "run it on the local backend (the rig starts Sync Gateway in persistent config) or "
+                          "--gateway-url a persistent-config gateway")
     if args.gateway:
         return _run_named(args, scenario, run_dir, faults, options)
     if args.gateway_url:

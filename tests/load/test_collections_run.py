@@ -100,3 +100,9 @@ def test_a_scenario_listing_its_collections(tmp_path: Path, sg_binary: Path) -> 
     acknowledged = [doc for path in out.glob("worker-*.json")
                     for _, doc, _ in json.loads(path.read_text())["acknowledged"]]
     assert {doc.split("/")[0] for doc in acknowledged} == {"app.profiles", "app.notes"}
+
+
+def test_a_backend_with_a_legacy_config_is_a_usage_error(tmp_path: Path, sg_binary: Path) -> None:
+    result, _ = _run(tmp_path, sg_binary, SHOP, "--backend", "docker")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "has named collections (shop.orders, shop.notes)" in result.stderr
