@@ -10,9 +10,10 @@ Revisions have two names: a rev-tree ID (``2-ab``: Couchbase Lite 3.3 and 3.4 de
 and a version (``<hex>@<source>``: Couchbase Lite 4.1 devices). Writes and snapshots are recorded
 under the name the device uses; the gateway's pairs (:class:`RevisionNames`, the current revision of
 each document) let a device be judged under either name. A version the gateway made for a
-rev-tree write is known only through its pair: when a snapshot shows one without a pair, the oracle
-cannot tell which revision it is; such a copy counts as current only if it is paired (never: stale),
-and as a leak only if the user could never see any revision of the document.
+rev-tree write (and a rev-tree ID the gateway made for a 4.1 device's write) is known only through
+its pair: when a snapshot shows one without a pair, the oracle cannot tell which revision it is; such
+a copy counts as current only if it is paired (never: stale), and as a leak only if the user could
+never see any revision of the document.
 """
 
 from __future__ import annotations
@@ -184,13 +185,16 @@ class Checker:
         return pair[0] if rev == pair[1] else pair[1]
 
     def _was_visible(self, user: str, doc: str, rev: str) -> dict[str, frozenset[str]] | None:
-        """The grants through which `user` could see `doc`@`rev`. For a version the run cannot name
-        (made by the gateway for a rev-tree write, unpaired): those of any revision of `doc`."""
+        """The grants through which `user` could see `doc`@`rev`. For a name the run cannot place (a
+        version the gateway made for a rev-tree write, or a rev-tree ID it made for a 4.1 device's
+        write, unpaired): those of any revision of `doc`."""
         world = self.world
         assert world is not None
         rev = self._recorded_name(doc, rev)
         was = world.ever_visible(user, doc, rev)
-        if was is None and "@" in rev and not world.known(doc, rev):
+        history = world.history.get(doc, [])
+        other_names = "@" in rev or any("@" in r.rev for r in history)
+        if was is None and other_names and not world.known(doc, rev):
             for revision in world.history.get(doc, []):
                 was = world.ever_visible(user, doc, revision.rev)
                 if was is not None:

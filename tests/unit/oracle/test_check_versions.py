@@ -94,6 +94,23 @@ def test_leaks_of_unpaired_versions(spec: RoutingSpec) -> None:
     assert check(spec, moved) == []  # bob saw n1 in team red before it moved to blue
 
 
+def test_a_rev_tree_id_of_a_4_1_write_held_mid_run(spec: RoutingSpec) -> None:
+    """A 4.1 device's writes are recorded as versions; a 3.3 device holds the rev-tree ID the gateway
+    made for one of them (unpaired once newer ones came): a leak only if bob never could see n2."""
+    first, moved = "18ef10c1a7000000@annPhone", "18ef10c1a7100000@annPhone"
+    writes = [*_history(),
+              WriteAttempt("n2", "ann", True, NOTE, rev=first, device="ann-41"),
+              WriteAttempt("n2", "ann", True, {**NOTE, "team": "blue"}, rev=moved, device="ann-41")]
+    bob = [*writes, SyncSnapshot("bob-33", "bob", "caught_up", {"n2": Held("1-gw")}, scope="leaks")]
+    assert check(spec, bob) == []  # bob saw n2 in team red before it moved
+    carol = [*writes, SyncSnapshot("carol-33", "carol", "caught_up", {"n2": Held("1-gw")}, scope="leaks")]
+    assert [(f.kind, f.doc) for f in check(spec, carol)] == [(Kind.LEAK, "n2")]
+    # Among rev-tree IDs alone an unknown one stays strict: n1 moved too, but was only ever written as 1-n, 2-n.
+    strict = [*_history(), WriteAttempt("n1", "ann", True, {**NOTE, "team": "blue"}, rev="3-n", device="ann-1"),
+              SyncSnapshot("bob-33", "bob", "caught_up", {"n1": Held("9-zz")}, scope="leaks")]
+    assert [f.kind for f in check(spec, strict)] == [Kind.LEAK]
+
+
 def test_a_removal_not_applied_to_a_4_1_device(spec: RoutingSpec) -> None:
     """n1 moves to team blue (bob is not in it): bob's 4.1 device still holds the old, unpaired version."""
     v3 = "18ef10c1a6100000@gatewaySrc"
