@@ -138,11 +138,25 @@ def _run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"distribution": spread, "metrics": (args.metrics_host, args.metrics_port),
                                "fail_if": args.fail_if, "verify": not args.no_verify,
                                "sync_function": args.sync_function, "saturation_limits": _limits(args)}
-    if args.sync_function is not None and not args.sync_function.is_file():
+    if scenario.collections and args.sync_function is not None:
+        # Named collections: a folder of `<scope.name>.js` (as `rig conform` takes them).
+        missing = [c for c in scenario.collections if not (args.sync_function / f"{c}.js").is_file()]
+        if missing and scenario.routing is not None:
+            raise ConfigError(f"--sync-function: {args.sync_function}: the scenario's collections need a folder "
+                              f"with {', '.join(f'{c}.js' for c in missing)}")
+        if not args.sync_function.is_dir():
+            raise ConfigError(f"--sync-function: {args.sync_function}: named collections need a folder of "
+                              "<scope.name>.js")
+    elif args.sync_function is not None and not args.sync_function.is_file():
         raise ConfigError(f"--sync-function: no such file: {args.sync_function}")
     if args.prepare_only and not args.gateway_url:
         raise ConfigError("--prepare-only needs a running gateway: start one with `rig gateway up`, then pass "
                           "--gateway-url http://127.0.0.1:4984 --admin-url http://127.0.0.1:4985")
+    if scenario.collections and (args.gateway or args.backend == "docker"):
+        # Their gateways run a legacy config, which refuses scopes and collections.
+        raise ConfigError(f"scenario {scenario.name!r} has named collections ({', '.join(scenario.collections)}): "
+                          "run it on the local backend (the rig starts Sync Gateway in persistent config) or "
+                          "--gateway-url a persistent-config gateway")
     if args.gateway:
         return _run_named(args, scenario, run_dir, faults, options)
     if args.gateway_url:
@@ -172,8 +186,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.backend == "docker":
         return _run_on_docker(args, scenario, run_dir, data_dir, faults, options)
     binary = args.binary or build(args.version)
+    # Named collections exist only in persistent config (databases made over the admin API).
     gateway = LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn",
-                           data_dir=data_dir)
+                           data_dir=data_dir, persistent_config=bool(scenario.collections))
     with gateway:
         return run(scenario, gateway, run_dir, faults=faults, **options)
 

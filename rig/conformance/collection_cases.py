@@ -71,6 +71,15 @@ def case_devices_push_and_pull_both_collections(h: Harness) -> None:
     expect(h, "ann", has={f"{ORDERS}/o-ann"}, lacks={f"{ORDERS}/o-bob"})
 
 
+def case_anonymous_client(h: Harness) -> None:
+    """A client without credentials reads no collection: not an order, not a note (the spec names no guest)."""
+    h.write("o-ann", order("ann"), user="ann", collection=ORDERS)
+    h.write("n-ann", note("ann"), user="ann", collection=NOTES)
+    h.anonymous_sync()
+    expect(h, "GUEST", lacks={f"{ORDERS}/o-ann", f"{NOTES}/n-ann"})
+    expect(h, "ann", has={f"{ORDERS}/o-ann", f"{NOTES}/n-ann"})
+
+
 Case = Callable[[Harness], None]
 
 COLLECTION_CASES: dict[str, Case] = {

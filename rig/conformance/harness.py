@@ -18,6 +18,7 @@ from rig._errors import AdminApiError, AuthenticationRejected, RigError
 from rig.conformance.awake import AwakeDevice, Tap
 from rig.device import Credentials, VirtualDevice
 from rig.gateway import AdminClient, PublicClient
+from rig.gateway.admin import user_channels
 from rig.oracle.check import Checker, Finding
 from rig.oracle.expect import World
 from rig.oracle.observations import (
@@ -82,8 +83,6 @@ class Harness:
         self.collections = spec.collections
         """The spec's collections: with named ones, documents are recorded as `scope.name/docID` (rig.oracle.expect)."""
         self.named = self.collections != (DEFAULT_COLLECTION,)
-        if self.named and self.gateway_view:
-            raise RigError("the gateway view does not know named collections yet: check against the spec")
 
     def _doc(self, collection: str | None, doc_id: str) -> tuple[str, str]:
         """(keyspace, recorded document name) of `doc_id` in `collection` (the spec's first one by default)."""
@@ -309,43 +308,57 @@ class Harness:
 
     def settle(self, *awake: AwakeDevice) -> None:
         """Wait until the gateway's changes feed has every write so far and each awake device is quiet."""
-        self.admin.wait_for_changes_feed(self.db)
+        for collection in self.collections:
+            self.admin.wait_for_changes_feed(self._doc(collection, "")[0])
         for device in awake:
             device.settle()
 
     def anonymous_sync(self, name: str = "anonymous") -> str:
         """What a client without credentials reads (public REST `_changes` with the documents), recorded as a
-        sync of the user GUEST: the spec names no guest, so every document it gets is a leak."""
-        if self.named:
-            raise RigError("anonymous_sync reads the default collection only (named collections: not yet)")
-        self.admin.wait_for_changes_feed(self.db)
-        client = PublicClient(self.public_url, self.db, timeout=self.timeout)
-        try:
-            rows = client.changes(include_docs="true", style="main_only")["results"]
-        except AdminApiError as exc:
-            if exc.status not in (401, 403):
-                raise
-            self._record(SyncSnapshot(name, "GUEST", "auth_rejected", t=self._t()))
-            return "auth_rejected"
-        finally:
-            client.close()
-        held = {str(row["id"]): Held(str(row["changes"][0]["rev"]), bool(row.get("deleted")), False)
-                for row in rows if not str(row["id"]).startswith("_")}
+        sync of the user GUEST: the spec names no guest, so every document it gets is a leak. With named
+        collections, each collection's feed (`/db.scope.name/_changes`), documents recorded `scope.name/ID`."""
+        held: dict[str, Held] = {}
+        for collection in self.collections:
+            keyspace = self._doc(collection, "")[0]
+            self.admin.wait_for_changes_feed(keyspace)
+            client = PublicClient(self.public_url, keyspace, timeout=self.timeout)
+            try:
+                rows = client.changes(include_docs="true", style="main_only")["results"]
+            except AdminApiError as exc:
+                if exc.status not in (401, 403):
+                    raise
+                self._record(SyncSnapshot(name, "GUEST", "auth_rejected", t=self._t()))
+                return "auth_rejected"
+            finally:
+                client.close()
+            held.update({self.world.doc_id(collection, str(row["id"])):
+                         Held(str(row["changes"][0]["rev"]), bool(row.get("deleted")), False)
+                         for row in rows if not str(row["id"]).startswith("_")})
         view = self._view("GUEST") if self.gateway_view else None
         self._record(SyncSnapshot(name, "GUEST", "caught_up", held, view, self._t()))
         return "caught_up"
 
     def _view(self, user: str) -> GatewayView:
+        """The gateway's own routing of every document written so far and the user's channels. With
+        named collections, named as the oracle's world names them (`scope.name/ID`, `scope.name:channel`):
+        Sync Gateway keeps each collection's channels apart (`collection_access.SCOPE.NAME.all_channels`)."""
         docs: dict[str, DocView] = {}
-        for doc_id in sorted(self._docs):
+        for recorded in sorted(self._docs):
+            collection = self.world.collection_of(recorded)
+            doc_id = recorded.partition("/")[2] if self.named else recorded
             try:
-                raw = self.admin.raw(self.db, doc_id)
+                raw = self.admin.raw(self._doc(collection, doc_id)[0], doc_id)
             except AdminApiError:
                 continue
             sync = raw.get("_sync") or raw.get("_xattrs", {}).get("_sync") or {}
-            channels = frozenset(name for name, removal in (sync.get("channels") or {}).items() if removal is None)
+            channels = frozenset(self._channel(collection, name)
+                                 for name, removal in (sync.get("channels") or {}).items() if removal is None)
             rev = sync.get("rev")
             rev_id = rev.get("rev") if isinstance(rev, dict) else rev
-            docs[doc_id] = DocView(str(rev_id), bool(sync.get("flags", 0) & 1), channels)
+            docs[recorded] = DocView(str(rev_id), bool(sync.get("flags", 0) & 1), channels)
         info = self.admin.user(self.db, user)
-        return GatewayView(docs, frozenset(info.get("all_channels") or ()))
+        held = {self._channel(c, name) for c in self.collections for name in user_channels(info, c)}
+        return GatewayView(docs, frozenset(held))
+
+    def _channel(self, collection: str, channel: str) -> str:
+        return f"{collection}:{channel}" if self.named else channel

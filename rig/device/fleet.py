@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rig._collections import DEFAULT_COLLECTION, keyspace, qualified, split
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.lifecycle import AppState
 from rig.device.measure import Measurements
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient
+from rig.gateway.admin import user_channels
 from rig.push import PushService, PushTarget
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
@@ -31,7 +33,9 @@ def team_of(user_index: int, team_size: int) -> str:
     return f"team.{user_index // team_size}"
 
 
-def team_editor(team_size: int) -> Any:
+def team_editor(team_size: int, collections: Sequence[str] = ()) -> Any:
+    """Profiles in the user's channel, notes in the team's; with named `collections`, into one of them
+    drawn at random (each with the rig's default function, `channel(doc.channels)`)."""
     def edit(device: VirtualDevice, rng: random.Random) -> None:
         user = device.credentials.username
         index = int(user.rsplit("-", 1)[1])
@@ -40,7 +44,8 @@ def team_editor(team_size: int) -> Any:
         else:
             team = team_of(index, team_size)
             doc_id, channels = f"{team}.note.{user}.{rng.randrange(3)}", [team]
-        device.store.put(doc_id, {"type": "note", "owner": user, "channels": channels,
+        store = device.store.collection(rng.choice(collections)) if collections else device.store
+        store.put(doc_id, {"type": "note", "owner": user, "channels": channels,
                                   "written_at": time.time(), "device": device.name, "value": rng.random()})
     return edit
 
@@ -113,14 +118,16 @@ class Fleet:
 
 def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, timeout: float = 120.0,
                rounds: int = 3, barrier: Callable[[str], None] | None = None,
-               observer: Callable[[DeviceRunner], Observer | None] | None = None) -> list[str]:
+               observer: Callable[[DeviceRunner], Observer | None] | None = None,
+               collections: Sequence[str] = ()) -> list[str]:
     """Push everything every device still holds, then pull on every device, until nothing moves.
 
     Pushes first for all devices, so no device pulls before another has pushed its last
     offline edit; a pull that resolves a conflict in the device's favour makes a revision
     to push, hence the further rounds. Across processes, `barrier(step)` returns once every
     process has reached `step`, and all rounds run so the processes stay in step. `observer(runner)`
-    gives the replication observer of each device's pushes (an oracle's recorder), if any.
+    gives the replication observer of each device's pushes (an oracle's recorder), if any. Named
+    `collections`: the database's (it has no default collection then).
     """
     failures: list[str] = []
     for round_ in range(rounds):
@@ -133,7 +140,8 @@ def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, 
                 failures.append(f"{runner.device.name}: push: {type(exc).__name__}: {exc}")
         if barrier is not None:
             barrier(f"pushed-{round_}")
-        admin.wait_for_changes_feed(db)
+        for collection in collections or [DEFAULT_COLLECTION]:
+            admin.wait_for_changes_feed(keyspace(db, collection))
         for runner in runners:
             try:
                 runner.device.sync(push=False, timeout=timeout)
@@ -141,7 +149,8 @@ def final_sync(admin: AdminClient, db: str, runners: Sequence[DeviceRunner], *, 
                 failures.append(f"{runner.device.name}: pull: {type(exc).__name__}: {exc}")
         if barrier is not None:
             barrier(f"pulled-{round_}")
-        elif not any(r.device.store.pending() for r in runners) and pushed == 0:
+        elif not any(r.device.store.collection(c).pending() for r in runners
+                     for c in collections or [DEFAULT_COLLECTION]) and pushed == 0:
             break
     return failures
 
@@ -150,7 +159,7 @@ def _acknowledging(runner: DeviceRunner, observer: Observer | None) -> Observer:
     """Final pushes acknowledged by the gateway count as the device's acknowledged writes too."""
     def observe(event: ReplicationEvent) -> None:
         if event.kind is EventKind.PUSHED:
-            runner.acknowledged.append((event.doc_id, event.rev))
+            runner.acknowledged.append((qualified(event.collection, event.doc_id), event.rev))
         if observer is not None:
             observer(event)
     return observe
@@ -159,7 +168,8 @@ def _acknowledging(runner: DeviceRunner, observer: Observer | None) -> Observer:
 def _own(runner: DeviceRunner, doc_id: str, rev: str) -> bool:
     """The device made this revision itself: refused (still pending), acknowledged, or its body says so
     (the rig's editors stamp the writing device; an acknowledgement can be lost with its connection)."""
-    doc = runner.device.store.get(doc_id)
+    collection, bare = split(doc_id)
+    doc = runner.device.store.collection(collection).get(bare)
     if doc is None:
         return False
     if doc.pending or (doc_id, rev) in set(runner.acknowledged):
@@ -167,32 +177,46 @@ def _own(runner: DeviceRunner, doc_id: str, rev: str) -> bool:
     return b'"device"' in doc.body and doc.properties().get("device") == runner.device.name
 
 
-def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner]) -> list[str]:
+def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner],
+                   collections: Sequence[str] = ()) -> list[str]:
     """Compare what each device holds with the gateway's own view of channels and users.
 
     A device may keep what the gateway refused (still pending) and revisions it wrote itself and
     cannot read (a write into channels its user lacks): neither is a leak. A refused update of a
     document the gateway holds stays pending on top of the gateway's revision: not stale either. A 4.1
-    device's copy is current when it holds the gateway's current version (see `stale_copies`)."""
-    rows = admin.all_docs(db)
-    docs = {row["id"]: (row["value"]["rev"], set(row["value"].get("channels") or [])) for row in rows}
+    device's copy is current when it holds the gateway's current version (see `stale_copies`).
+
+    Named `collections`: each collection against the device's copy of it, with the user's channels
+    in that collection; problems name documents `scope.name/ID`."""
+    problems = []
+    for collection in collections or [DEFAULT_COLLECTION]:
+        problems += _verify_collection(admin, db, collection, runners)
+    return problems
+
+
+def _verify_collection(admin: AdminClient, db: str, collection: str, runners: Sequence[DeviceRunner]) -> list[str]:
+    space = keyspace(db, collection)
+    rows = admin.all_docs(space)
+    docs = {qualified(collection, row["id"]): (row["value"]["rev"], set(row["value"].get("channels") or []))
+            for row in rows}
     channels_of: dict[str, set[str]] = {}
     versions: dict[str, str | None] = {}
 
-    def current_version(doc_id: str) -> str | None:  # fetched once, only for documents a 4.1 device holds
-        if doc_id not in versions:
-            versions[doc_id] = admin.current_version(db, doc_id)
-        return versions[doc_id]
+    def current_version(doc: str) -> str | None:  # fetched once, only for documents a 4.1 device holds
+        if doc not in versions:
+            versions[doc] = admin.current_version(space, split(doc)[1])
+        return versions[doc]
 
     problems = []
     for runner in runners:
         user = runner.device.credentials.username
         if user not in channels_of:
-            channels_of[user] = set(admin.user(db, user)["all_channels"])
+            channels_of[user] = user_channels(admin.user(db, user), collection)
         readable = channels_of[user]
         expected = {d: rev for d, (rev, chans) in docs.items() if "*" in readable or "!" in chans or readable & chans}
-        held = {d.doc_id: d.rev for d in runner.device.store.docs.values() if not d.deleted}
-        pending = {d.doc_id for d in runner.device.store.docs.values() if d.pending}
+        store = runner.device.store.collection(collection)
+        held = {qualified(collection, d.doc_id): d.rev for d in store.docs.values() if not d.deleted}
+        pending = {qualified(collection, d.doc_id) for d in store.docs.values() if d.pending}
         problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}" for d in sorted(set(expected) - set(held))]
         problems += [f"leak: {runner.device.name} holds {d} {held[d]}"
                      for d in sorted(set(held) - set(expected)) if not _own(runner, d, held[d])]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rig._collections import qualified
 from rig.device.device import VirtualDevice
 from rig.device.lifecycle import (
     Action,
@@ -101,7 +102,8 @@ class DeviceRunner:
         self.protocol_errors = 0
         """Replications ended by a gateway that broke the protocol (bad frames, nonsense content)."""
         self.acknowledged: list[tuple[str, str]] = []
-        """(doc id, revision) of every write the gateway acknowledged: the oracle looks for each."""
+        """(doc id, revision) of every write the gateway acknowledged: the oracle looks for each. A named
+        collection's document as `scope.name/ID` (rig._collections)."""
 
     # Called from other threads ----------------------------------------------------------------
     def deliver_push(self, sent_at: float) -> None:
@@ -185,7 +187,7 @@ class DeviceRunner:
             if self.observer is not None:
                 self.observer(event)
             if event.kind is EventKind.PUSHED:
-                self.acknowledged.append((event.doc_id, event.rev))
+                self.acknowledged.append((qualified(event.collection, event.doc_id), event.rev))
             if event.kind is EventKind.PULLED and b'"written_at"' in event.body:
                 written = json.loads(event.body).get("written_at")
                 if isinstance(written, int | float):

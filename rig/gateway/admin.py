@@ -254,6 +254,19 @@ class AdminClient(_Http):
         cv = doc.get("_cv")
         return str(cv) if cv else None
 
+    def revision_names(self, db: str) -> dict[str, tuple[str, str | None]]:
+        """Every document's current revision (tombstones too) under both its names: doc ID -> (rev-tree
+        ID, current version `<hex>@<source>` or None), from two admin changes feeds (`version_type`
+        `rev` and `cv`). `db` may be a keyspace (`db.scope.collection`)."""
+        names: dict[str, dict[str, str]] = {}
+        for version_type in ("rev", "cv"):
+            results = self._json("GET", f"/{db}/_changes", params={"since": "0", "version_type": version_type})
+            for row in results.get("results") or ():
+                changes = row.get("changes") or [{}]
+                if row.get("id") and changes[0].get(version_type):
+                    names.setdefault(str(row["id"]), {})[version_type] = str(changes[0][version_type])
+        return {doc: (pair["rev"], pair.get("cv")) for doc, pair in names.items() if "rev" in pair}
+
     def bulk_docs(self, db: str, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("POST", f"/{db}/_bulk_docs", json={"docs": list(docs)})
         return result
@@ -343,4 +356,13 @@ class PublicClient(_Http):
         result: dict[str, Any] = self._json("GET", f"/{self.db}/_session")
         return result
 
+
+def user_channels(user: Mapping[str, Any], collection: str) -> set[str]:
+    """A user's channels (`all_channels`, from `GET /db/_user/NAME`) in `collection`: the top level for the
+    default collection, `collection_access.SCOPE.NAME.all_channels` for a named one."""
+    if collection in ("", "_default"):
+        return set(user.get("all_channels") or [])
+    scope, _, name = collection.partition(".")
+    access = ((user.get("collection_access") or {}).get(scope) or {}).get(name) or {}
+    return set(access.get("all_channels") or [])
 

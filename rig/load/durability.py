@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rig._collections import keyspace, split
 from rig._errors import AdminApiError
 from rig.device.measure import Measurements, percentile
 from rig.faults.gateway import Outage
@@ -60,10 +61,12 @@ def reconnect_delays(rows: Sequence[RetryRow]) -> dict[str, Any]:
 
 
 def gateway_trees(admin: AdminClient, db: str, doc_ids: set[str]) -> dict[str, RevTree | None]:
+    """Each document's revision tree on the gateway (a named collection's document as `scope.name/ID`)."""
     trees: dict[str, RevTree | None] = {}
     for doc_id in sorted(doc_ids):
+        collection, bare = split(doc_id)
         try:
-            raw = admin.raw(db, doc_id)
+            raw = admin.raw(keyspace(db, collection), bare)
         except AdminApiError as exc:
             if exc.status != 404:
                 raise

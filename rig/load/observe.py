@@ -31,12 +31,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rig._collections import keyspace, qualified, split
 from rig.device.device import VirtualDevice
 from rig.gateway import AdminClient
 from rig.load.scenario import Scenario
 from rig.oracle.observations import (
     Held,
     Observation,
+    RevisionNames,
     SyncSnapshot,
     WriteAttempt,
     is_server_refusal,
@@ -44,11 +46,12 @@ from rig.oracle.observations import (
     to_json,
     write_jsonl,
 )
-from rig.oracle.routing import load
+from rig.oracle.routing import DEFAULT_COLLECTION, Principal, RoutingSpec, load
 from rig.oracle.workload import RoutingWorkload, seed_attempts, user_name
 from rig.replicator import EventKind, ReplicationEvent
 
 SEED_FILE = "observations-seed.jsonl"
+NAMES_FILE = "observations-versions.jsonl"
 
 
 def routing_workload(scenario: Scenario) -> RoutingWorkload:
@@ -67,27 +70,52 @@ def password(name: str) -> str:
 def seed_routing(admin: AdminClient, scenario: Scenario, db: str, run_dir: Path) -> RoutingWorkload:
     """Roles, users, grant documents and each user's seed documents, recorded as observations."""
     workload = routing_workload(scenario)
+    spec = workload.spec
     observations: list[Observation] = []
     for change in workload.principals():
+        # Named collections: the static channels in each (`collection_access`), as the oracle's world has them.
+        fields = spec.channel_fields(Principal(change.name, change.channels))
+        access = fields.get("collection_access")
         if change.op == "role":
-            admin.put_role(db, change.name, admin_channels=change.channels)
+            admin.put_role(db, change.name, admin_channels=fields.get("admin_channels") or (), collection_access=access)
         else:
-            admin.put_user(db, change.name, password=password(change.name), admin_channels=change.channels,
-                           admin_roles=change.roles)
+            admin.put_user(db, change.name, password=password(change.name), admin_channels=fields.get("admin_channels"),
+                           admin_roles=change.roles, collection_access=access)
         observations.append(replace(change, t=time.time()))
     rng = random.Random(scenario.seed)
     docs = list(workload.grant_docs())
     for index in range(scenario.fleet.users):
         docs += [(w.doc_id, w.body) for w in workload.seed_writes(index, scenario.workload.docs_per_user, rng)
                  if w.body is not None]
-    for start in range(0, len(docs), 200):
-        batch = docs[start:start + 200]
-        now = time.time()
-        results = admin.bulk_docs(db, [{"_id": doc_id, **body, "written_at": now} for doc_id, body in batch])
-        observations += seed_attempts(workload, results, batch, now)
-    admin.wait_for_changes_feed(db)
+    by_collection: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, body in docs:
+        by_collection.setdefault(split(name)[0], []).append((name, body))
+    for collection, named in by_collection.items():
+        for start in range(0, len(named), 200):
+            batch = named[start:start + 200]
+            now = time.time()
+            results = admin.bulk_docs(keyspace(db, collection),
+                                      [{"_id": split(name)[1], **body, "written_at": now} for name, body in batch])
+            observations += seed_attempts(workload, results, batch, now)
+    for collection in by_collection or [DEFAULT_COLLECTION]:
+        admin.wait_for_changes_feed(keyspace(db, collection))
     write_jsonl(run_dir / SEED_FILE, observations)
     return workload
+
+
+def record_revision_names(admin: AdminClient, db: str, spec: RoutingSpec, run_dir: Path) -> int:
+    """After the final sync: every document's current rev-tree ID and version, paired by the gateway
+    (one `versions` record), so the oracle judges a 4.1 device's versions and a 3.3 device's rev-tree
+    IDs against the same revisions. Returns how many documents were paired."""
+    names: dict[str, tuple[str, str]] = {}
+    for collection in spec.collections:
+        named = collection != DEFAULT_COLLECTION
+        keyspace = f"{db}.{collection}" if named else db
+        for doc_id, (rev, cv) in admin.revision_names(keyspace).items():
+            if cv is not None:
+                names[f"{collection}/{doc_id}" if named else doc_id] = (rev, cv)
+    write_jsonl(run_dir / NAMES_FILE, [RevisionNames(names, time.time())])
+    return len(names)
 
 
 class ObservationLog:
@@ -144,25 +172,27 @@ class DeviceRecorder:
         recorded too, so the oracle sees both the refusal and the revision the gateway then holds)."""
 
     def made(self, doc_id: str, rev: str, body: dict[str, Any] | None) -> None:
+        """`doc_id` as the run names it (`scope.name/ID` in a named collection: rig._collections)."""
         self._made[(doc_id, rev)] = (body, time.time())
 
     def on_event(self, event: ReplicationEvent) -> None:
+        doc_id = qualified(event.collection, event.doc_id)
         if event.kind is EventKind.ERROR and event.doc_id and is_server_refusal(refusal_status(event.detail)):
-            key = (event.doc_id, event.rev)
+            key = (doc_id, event.rev)
             made = self._made.get(key)
             if made is not None and key not in self._refused:
                 self._refused.add(key)
                 body, t = made
-                self.log.record(WriteAttempt(event.doc_id, self.user, False, body, body is None,
+                self.log.record(WriteAttempt(doc_id, self.user, False, body, body is None,
                                              device=self.device.name, status=refusal_status(event.detail),
                                              detail=event.detail, t=t))
         elif event.kind in (EventKind.PUSHED, EventKind.REJECTED):
-            made = self._made.pop((event.doc_id, event.rev), None)
+            made = self._made.pop((doc_id, event.rev), None)
             if made is None:
                 return  # a conflict resolution's revision: not an edit the workload made
             body, t = made
             accepted = event.kind is EventKind.PUSHED
-            self.log.record(WriteAttempt(event.doc_id, self.user, accepted, body, body is None,
+            self.log.record(WriteAttempt(doc_id, self.user, accepted, body, body is None,
                                          rev=event.rev if accepted else None, device=self.device.name,
                                          status=None if accepted else refusal_status(event.detail),
                                          detail=event.detail, t=t))
@@ -175,7 +205,8 @@ class DeviceRecorder:
 
     def snapshot(self, *, scope: str = "all", outcome: str = "caught_up") -> None:
         docs = {} if outcome != "caught_up" else {
-            d.doc_id: Held(d.rev, d.deleted, d.pending) for d in list(self.device.store.docs.values())}
+            qualified(c, d.doc_id): Held(d.rev, d.deleted, d.pending)
+            for c in self.device.collections for d in list(self.device.store.collection(c).docs.values())}
         self.log.record(SyncSnapshot(self.device.name, self.user, outcome, docs, None, time.time(), scope))
 
     def settle(self) -> None:
@@ -184,7 +215,8 @@ class DeviceRecorder:
         Mostly revisions a newer edit superseded before a push (the gateway gets only their ids, as
         history), and replies lost to a cut connection or a 304 (the gateway already had it)."""
         for (doc_id, rev), (body, t) in sorted(self._made.items(), key=lambda item: item[1][1]):
-            doc = self.device.store.get(doc_id)
+            collection, bare = split(doc_id)
+            doc = self.device.store.collection(collection).get(bare)
             known = [doc.rev, *doc.history] if doc is not None else []
             if doc is not None and doc.remote_rev in known and rev in known[known.index(doc.remote_rev):]:
                 self.log.record(WriteAttempt(doc_id, self.user, True, body, body is None, rev=rev,
@@ -202,18 +234,29 @@ def routing_editor(workload: RoutingWorkload, user_index: int, key: str, recorde
         write = workload.write(user_index, key, rng)
         if write is None:
             return
+        collection, doc_id = split(write.doc_id)
+        store = device.store.collection(collection)
         if write.body is None:
-            current = device.store.get(write.doc_id)
+            current = store.get(doc_id)
             if current is None or current.deleted:
                 return
-            doc = device.store.delete(write.doc_id)
+            doc = store.delete(doc_id)
             recorder.made(write.doc_id, doc.rev, None)
             return
         body = {**write.body, "written_at": time.time(), "device": device.name}
-        doc = device.store.put(write.doc_id, body)
+        doc = store.put(doc_id, body)
         recorder.made(write.doc_id, doc.rev, body)
     return edit
 
 
-__all__ = ["SEED_FILE", "DeviceRecorder", "ObservationLog", "routing_editor", "routing_workload", "seed_routing",
-           "user_name"]
+__all__ = [
+    "NAMES_FILE",
+    "SEED_FILE",
+    "DeviceRecorder",
+    "ObservationLog",
+    "record_revision_names",
+    "routing_editor",
+    "routing_workload",
+    "seed_routing",
+    "user_name",
+]

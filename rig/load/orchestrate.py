@@ -25,6 +25,7 @@ from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
 from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs, retry_rows
+from rig.load.observe import record_revision_names
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.progress import Progress, Snapshot
 from rig.load.results import check_thresholds, flat_metrics, machine, release_lines, write_csv
@@ -33,7 +34,7 @@ from rig.load.scenario import Scenario
 from rig.load.spread import Distribution, Endpoint
 from rig.load.users import DeviceUser, fire_locust_events, set_process
 from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, merge_summaries, summary_line
-from rig.oracle.render import render
+from rig.oracle.render import render, render_collections
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
 from rig.oracle.run_check import oracle_thresholds, write_findings
@@ -49,9 +50,18 @@ def _gateway_counters(admin: AdminClient, db: str) -> dict[str, float]:
 
 
 def sync_function_for(scenario: Scenario, run_dir: Path, given: Path | None) -> Path | None:
-    """The database's sync function: the one given, else a routing scenario's spec rendered, else the default."""
+    """The database's sync function: the one given, else a routing scenario's spec rendered, else the default.
+
+    With named collections: a folder of `<scope.name>.js`, one per collection (`sync-rendered/` for a
+    routing scenario; a collection without a file gets Sync Gateway's default function)."""
     if given is not None or scenario.routing is None:
         return given
+    if scenario.collections:
+        folder = run_dir / "sync-rendered"
+        folder.mkdir(parents=True, exist_ok=True)
+        for collection, source in render_collections(load_spec(scenario.routing.spec)).items():
+            (folder / f"{collection}.js").write_text(source)
+        return folder
     path = run_dir / "sync-rendered.js"
     path.write_text(render(load_spec(scenario.routing.spec)))
     return path
@@ -80,7 +90,7 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
     databases = getattr(gateway, "databases", None)
     if isinstance(databases, list) and all(spec.name != db for spec in databases):
         # Into the gateway's own config too, so that a restarted gateway serves it again.
-        databases.append(webhook_database(db, webhooks, sync_function))
+        databases.append(webhook_database(db, webhooks, sync_function, scenario.collections))
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes,
                      netdown_flag=str(netdown_flag) if netdown_flag else "",
@@ -163,7 +173,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
     oracle = None
     thresholds = list(fail_if or [])
     if scenario.routing is not None and verify:
-        oracle = check_run_dir(load_spec(scenario.routing.spec), run_dir)
+        spec = load_spec(scenario.routing.spec)
+        record_revision_names(admin, db, spec, run_dir)  # a 4.1 device's versions as the writes' rev-tree IDs
+        oracle = check_run_dir(spec, run_dir)
         write_findings(run_dir, oracle)
         flat.update(oracle.figures())
         thresholds = oracle_thresholds(thresholds)  # any finding fails the run unless --fail-if relaxes it

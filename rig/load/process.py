@@ -16,13 +16,16 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from rig._collections import keyspace
+from rig._errors import ConfigError
+from rig._paths import project_root
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
 from rig.device.lifecycle import AppState
 from rig.device.measure import Measurements, release_order
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
-from rig.gateway import AdminClient, DatabaseSpec
+from rig.gateway import AdminClient, CollectionSpec, DatabaseSpec
 from rig.load.links import ProcessLinks, links_wanted
 from rig.load.observe import DeviceRecorder, ObservationLog, routing_editor, routing_workload, seed_routing
 from rig.load.samples import Sampler, fleet_sample
@@ -97,11 +100,12 @@ class LoadProcess:
         self.runners: list[DeviceRunner] = []
         self.barrier = barrier or self._barrier
         self.push = PushService(self.admin, config.database, host=config.bind_host, port=config.push_port,
-                                time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7))
+                                time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7),
+                                collections=self.scenario.collections)
         self.registry.register(DeviceStateCollector(
             lambda: [(r.lifecycle.state.value, r.device.release.name) for r in self.runners]))
         self.registry.register(PushCollector(lambda: [self.push.counters]))
-        self._editor = team_editor(self.scenario.team_size)
+        self._editor = team_editor(self.scenario.team_size, self.scenario.collections)
         routing = self.scenario.routing
         self.workload = routing_workload(self.scenario) if routing is not None else None
         # Written where this process runs and handed over at the end (a worker writes nothing in the run dir).
@@ -145,7 +149,8 @@ class LoadProcess:
         user_index, profile = self.assignment[ordinal]
         name = user_name(user_index)
         device = VirtualDevice(f"{self.config.public_url}/{self.config.database}", Credentials(name, f"{name}-pw"),
-                               name=f"{name}/{profile.name}/{ordinal}", cbl=profile.cbl)
+                               name=f"{name}/{profile.name}/{ordinal}", cbl=profile.cbl,
+                               collections=self.scenario.collections or ("_default",))
         if self.links is not None:
             self.links.route(device, profile, ordinal)
         editor: Editor = self._editor
@@ -215,8 +220,9 @@ class LoadProcess:
             recorders = self.recorders
             failures = final_sync(self.admin, self.config.database, self.runners, barrier=barrier,
                                   rounds=2 if barrier else 3,
-                                  observer=lambda r: recorders[r.device.name].on_event if recorders else None)
-            problems = verify_devices(self.admin, self.config.database, self.runners)
+                                  observer=lambda r: recorders[r.device.name].on_event if recorders else None,
+                                  collections=self.scenario.collections)
+            problems = verify_devices(self.admin, self.config.database, self.runners, self.scenario.collections)
         observed = self._final_snapshots(failures, record=verify)
         self.push.stop()
         result = {"worker_index": self.config.worker_index, "devices": len(self.runners),
@@ -274,11 +280,29 @@ def error_samples(runners: list[DeviceRunner], per_kind: int = 3) -> dict[str, l
     return samples
 
 
-def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = None) -> DatabaseSpec:
-    """The run's database: every document change posted to every process's push service."""
+DEFAULT_SYNC = project_root() / "gateway_config" / "sync" / "default.js"
+
+
+def webhook_database(db: str, webhooks: list[str], sync_function: Path | None = None,
+                     collections: tuple[str, ...] = ()) -> DatabaseSpec:
+    """The run's database: every document change posted to every process's push service.
+
+    Named `collections`: `sync_function` is a folder of `<scope.name>.js`; a collection without one
+    gets the rig's default function (`gateway_config/sync/default.js`: Sync Gateway's own default for a
+    named collection routes every document to a channel named after the collection, which no user has)."""
     handlers = [{"handler": "webhook", "url": url, "timeout": 5, "options": {"winning_rev_only": True}}
                 for url in webhooks]
-    return DatabaseSpec(db, sync_function=sync_function, extra={"event_handlers": {"document_changed": handlers}})
+    extra = {"event_handlers": {"document_changed": handlers}}
+    if not collections:
+        return DatabaseSpec(db, sync_function=sync_function, extra=extra)
+    if sync_function is not None and not sync_function.is_dir():
+        raise ConfigError(f"--sync-function: {sync_function}: named collections need a folder with "
+                          f"{', '.join(f'{c}.js' for c in collections)}")
+    specs = []
+    for collection in collections:
+        path = sync_function / f"{collection}.js" if sync_function is not None else None
+        specs.append(CollectionSpec(collection, path if path is not None and path.is_file() else DEFAULT_SYNC))
+    return DatabaseSpec(db, extra=extra, collections=tuple(specs))
 
 
 def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list[str], *,
@@ -286,16 +310,26 @@ def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list
     """Create the database (its webhook pointing at every push service), the users and their documents.
 
     A routing scenario seeds the spec's workload instead, recording it in `run_dir` for the oracle."""
-    admin.create_database_from_spec(webhook_database(db, webhooks, sync_function), server=server)
+    admin.create_database_from_spec(webhook_database(db, webhooks, sync_function, scenario.collections),
+                                    server=server)
     if scenario.routing is not None:
         seed_routing(admin, scenario, db, run_dir or Path("."))
         return
     workload = scenario.workload
     rng = random.Random(scenario.seed)
     docs: list[dict[str, Any]] = []
+    collections = scenario.collections
     for index in range(scenario.fleet.users):
         name = user_name(index)
-        admin.put_user(db, name, password=f"{name}-pw", admin_channels=[name, team_of(index, scenario.team_size)])
+        channels = [name, team_of(index, scenario.team_size)]
+        if collections:  # the same channels in every collection (Sync Gateway grants them per collection)
+            access: dict[str, dict[str, Any]] = {}
+            for collection in collections:
+                scope, _, coll = collection.partition(".")
+                access.setdefault(scope, {})[coll] = {"admin_channels": channels}
+            admin.put_user(db, name, password=f"{name}-pw", collection_access=access)
+        else:
+            admin.put_user(db, name, password=f"{name}-pw", admin_channels=channels)
         for n in range(workload.docs_per_user):
             doc: dict[str, Any] = {"_id": f"{name}.seed.{n}", "type": "profile", "owner": name,
                                    "channels": [name], "written_at": time.time(),
@@ -305,6 +339,9 @@ def seed_gateway(admin: AdminClient, scenario: Scenario, db: str, webhooks: list
                 doc["_attachments"] = {"photo": {"content_type": "image/jpeg",
                                                  "data": base64.b64encode(photo).decode()}}
             docs.append(doc)
-    for start in range(0, len(docs), 200):
-        admin.bulk_docs(db, docs[start:start + 200])
-    admin.wait_for_changes_feed(db)
+    spaces = [keyspace(db, c) for c in collections] or [db]
+    for number, space in enumerate(spaces):  # with named collections, the documents dealt round-robin
+        mine = docs[number::len(spaces)]
+        for start in range(0, len(mine), 200):
+            admin.bulk_docs(space, mine[start:start + 200])
+        admin.wait_for_changes_feed(space)

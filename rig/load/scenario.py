@@ -10,6 +10,8 @@ from typing import Any
 from rig._errors import ConfigError, did_you_mean
 from rig._paths import project_root
 from rig.device.profile import FleetSpec, load_fleet
+from rig.oracle.routing import DEFAULT_COLLECTION
+from rig.oracle.routing import load as load_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,9 @@ class Scenario:
     workload: Workload = Workload()
     routing: Routing | None = None
     links: Links = Links()
+    collections: tuple[str, ...] = ()
+    """Named collections (`scope.name`, one scope) the devices replicate, all in one replication, and the
+    workload writes into; () for the default collection. A routing scenario takes its spec's."""
 
     @property
     def device_count(self) -> int:
@@ -83,7 +88,7 @@ class Scenario:
 
 _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int, "time_scale": float,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
-        "workload": dict, "routing": dict, "links": dict}
+        "workload": dict, "routing": dict, "links": dict, "collections": list}
 _ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
             "delete_share": float, "snapshot_every_s": float, "max_snapshots": int}
 _LINKS: dict[str, type] = {"enabled": bool, "cut_after_s": float, "cut_after_down_bytes": int, "cut_reset": bool}
@@ -143,9 +148,30 @@ def load_scenario(path: Path) -> Scenario:
             raise ConfigError(f"{path}: workload.{share} is a share, at most 1")
     links = _links(data.pop("links", {}), path)
     routing = _routing(data.pop("routing"), path) if "routing" in data else None
+    collections = _collections(data.pop("collections", None), routing, path)
     if data.get("time_scale", 1.0) <= 0:
         raise ConfigError(f"{path}: time_scale must be positive")
-    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, routing=routing, links=links, **data)
+    return Scenario(name=path.stem, path=path, fleet=fleet, workload=workload, routing=routing, links=links,
+                    collections=collections, **data)
+
+
+def _collections(given: list[Any] | None, routing: Routing | None, path: Path) -> tuple[str, ...]:
+    """A routing scenario's collections are its spec's; others may list theirs (`scope.name`, one scope)."""
+    if routing is not None:
+        if given is not None:
+            raise ConfigError(f"{path}: collections: a routing scenario takes its spec's collections "
+                              f"({routing.spec}); remove the list")
+        spec = load_spec(routing.spec)
+        return () if spec.collections == (DEFAULT_COLLECTION,) else spec.collections
+    if given is None:
+        return ()
+    names = tuple(given)
+    for name in names:
+        if not isinstance(name, str) or name.count(".") != 1 or name.startswith("_default."):
+            raise ConfigError(f"{path}: collections: {name!r} is not a named collection `scope.name`")
+    if len({n.split(".")[0] for n in names}) > 1 or len(set(names)) != len(names) or not names:
+        raise ConfigError(f"{path}: collections: distinct collections of one scope (Sync Gateway takes one)")
+    return names
 
 
 def routing_spec_path(ref: str, base: Path | None = None) -> Path:

@@ -5,6 +5,15 @@ stream them); :func:`check` runs it over a finished list. With a spec, the
 expectation is the spec's (:class:`rig.oracle.expect.World`); without one, it is
 the gateway's own view recorded in each sync snapshot (``_raw`` channels and the
 user's ``all_channels``), so only delivery is checked.
+
+Revisions have two names: a rev-tree ID (``2-ab``: Couchbase Lite 3.3 and 3.4 devices, REST writes)
+and a version (``<hex>@<source>``: Couchbase Lite 4.1 devices). Writes and snapshots are recorded
+under the name the device uses; the gateway's pairs (:class:`RevisionNames`, the current revision of
+each document) let a device be judged under either name. A version the gateway made for a
+rev-tree write (and a rev-tree ID the gateway made for a 4.1 device's write) is known only through
+its pair: when a snapshot shows one without a pair, the oracle cannot tell which revision it is; such
+a copy counts as current only if it is paired (never: stale), and as a leak only if the user could
+never see any revision of the document.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from enum import Enum
 from typing import Any
 
 from rig.oracle.expect import Decision, World
-from rig.oracle.observations import Observation, PrincipalChange, SyncSnapshot, WriteAttempt
+from rig.oracle.observations import Observation, PrincipalChange, RevisionNames, SyncSnapshot, WriteAttempt
 from rig.oracle.routing import STAR, RoutingSpec
 
 
@@ -108,6 +117,8 @@ class Checker:
         """(doc, rev) whose channels in a gateway view were compared with the spec's (spec mode)."""
         self._seen: dict[str, set[tuple[str, str]]] = {}
         """Spec-less mode: (doc, rev) each user was shown visible by the gateway's view."""
+        self._names: dict[str, tuple[str, str]] = {}
+        """doc -> (rev-tree ID, version) of one revision, as the gateway paired them (RevisionNames)."""
 
     def feed(self, obs: Observation) -> list[Finding]:
         before = len(self.findings)
@@ -115,6 +126,8 @@ class Checker:
             self._principal(obs)
         elif isinstance(obs, WriteAttempt):
             self._write(obs)
+        elif isinstance(obs, RevisionNames):
+            self._names.update(obs.docs)
         else:
             self._sync(obs)
         return self.findings[before:]
@@ -152,6 +165,46 @@ class Checker:
                                          f"the spec accepts this write; gateway said {obs.status}: {obs.detail}"))
         if obs.accepted and obs.rev:
             world.apply_write(obs.doc, obs.rev, obs.body, obs.deleted, obs.device)
+
+    # Revision names --------------------------------------------------------------------------
+    def same_revision(self, doc: str, held: str, rev: str) -> bool:
+        """`held` (as a device names it) and `rev` (as the write was recorded) are one revision: the
+        same name, or a rev-tree ID and a version the gateway paired for `doc`."""
+        if held == rev:
+            return True
+        pair = self._names.get(doc)
+        return pair is not None and held in pair and rev in pair
+
+    def _recorded_name(self, doc: str, rev: str) -> str:
+        """`rev` under the name the run recorded for it (its pair's other name, when only that is known)."""
+        world = self.world
+        assert world is not None
+        pair = self._names.get(doc)
+        if pair is None or rev not in pair or world.known(doc, rev):
+            return rev
+        return pair[0] if rev == pair[1] else pair[1]
+
+    def _was_visible(self, user: str, doc: str, rev: str) -> dict[str, frozenset[str]] | None:
+        """The grants through which `user` could see `doc`@`rev`. For a name the run cannot place (a
+        version the gateway made for a rev-tree write, or a rev-tree ID it made for a 4.1 device's
+        write, unpaired): those of any revision of `doc`."""
+        world = self.world
+        assert world is not None
+        rev = self._recorded_name(doc, rev)
+        was = world.ever_visible(user, doc, rev)
+        history = world.history.get(doc, [])
+        other_names = "@" in rev or any("@" in r.rev for r in history)
+        if was is None and other_names and not world.known(doc, rev):
+            for revision in world.history.get(doc, []):
+                was = world.ever_visible(user, doc, revision.rev)
+                if was is not None:
+                    break
+        return was
+
+    def _written_by(self, doc: str, rev: str) -> str | None:
+        world = self.world
+        assert world is not None
+        return world.written_by(doc, self._recorded_name(doc, rev))
 
     # Snapshots --------------------------------------------------------------------------------
     def _sync(self, snap: SyncSnapshot) -> None:
@@ -194,22 +247,25 @@ class Checker:
                     via, where = general_rules(world.why(user, current).split(", "))
                     self._add(Kind.MISS, doc_id, current.rev, user, device, f"{type_rule} via {via}",
                               f"in {sorted(current.channels)}{where}")
-                elif held is not None and held.rev != current.rev:
+                elif held is not None and not self.same_revision(doc_id, held.rev, current.rev):
                     via, where = general_rules(world.why(user, current).split(", "))
                     self._add(Kind.STALE, doc_id, held.rev, user, device, f"{type_rule} via {via}",
                               f"current is {current.rev}{where}")
                 continue
             if held is None or held.deleted:
                 continue
-            was = world.ever_visible(user, doc_id, held.rev)
+            was = self._was_visible(user, doc_id, held.rev)
             if was is None:
-                if world.written_by(doc_id, held.rev) == device:
+                if self._written_by(doc_id, held.rev) == device:
                     continue
                 self._add(Kind.LEAK, doc_id, held.rev, user, device, type_rule,
                           f"spec channels {sorted(current.channels)}; user has {sorted(world.grants(user))}")
             else:
-                moved = current.channels != next(
-                    (r.channels for r in world.history[doc_id] if r.rev == held.rev), current.channels)
+                named = self._recorded_name(doc_id, held.rev)
+                if world.known(doc_id, named):
+                    moved = current.channels != next(r.channels for r in world.history[doc_id] if r.rev == named)
+                else:  # an unpaired version: which revision it is is unknown; did the document ever move?
+                    moved = any(r.channels != current.channels for r in world.history[doc_id])
                 lost, where = general_rules(
                     {rule for c, rules in was.items() if c not in world.grants(user) for rule in rules})
                 rule = type_rule if moved or not lost else lost
@@ -232,8 +288,8 @@ class Checker:
                 if (snap.device, doc_id, held.rev) not in self._own:
                     self._add(Kind.LEAK, doc_id, held.rev, snap.user, snap.device, "unknown",
                               "no such document was written")
-            elif not world.sees(snap.user, current) and world.ever_visible(snap.user, doc_id, held.rev) is None \
-                    and world.written_by(doc_id, held.rev) != snap.device:
+            elif not world.sees(snap.user, current) and self._was_visible(snap.user, doc_id, held.rev) is None \
+                    and self._written_by(doc_id, held.rev) != snap.device:
                 self._add(Kind.LEAK, doc_id, held.rev, snap.user, snap.device,
                           f"{current.doc_type or 'type'}.channels",
                           f"spec channels {sorted(current.channels)}; user has {sorted(world.grants(snap.user))}")
@@ -263,7 +319,9 @@ class Checker:
             held = snap.docs.get(doc_id)
             if held is not None and held.pending:
                 continue
-            visible = STAR in channels or bool(channels & dv.channels)
+            # A named collection's document (`scope.name/ID`) and channels (`scope.name:x`): `*` per collection.
+            star = f"{doc_id.partition('/')[0]}:{STAR}" if "/" in doc_id else STAR
+            visible = star in channels or STAR in channels or bool(channels & dv.channels)
             if visible:
                 seen.add((doc_id, dv.rev))
                 if held is None and not dv.deleted:

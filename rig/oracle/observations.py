@@ -16,6 +16,12 @@ One JSON object per line, ``"kind"`` first:
   ``"scope":"leaks"`` (optional; default ``"all"``) marks a snapshot taken while other devices kept
   writing (a load run): only leaks are sound there, so misses, stale and revocations are not checked.
 
+- ``versions``: ``{"kind":"versions","docs":{"id":{"rev":"2-ab","cv":"18ef...@src"}}}``: the gateway's
+  pairing of each document's current revision-tree ID with its current version (a load run records it
+  once, after the final sync). Version-vector devices (Couchbase Lite 4.1) name revisions by version,
+  rev-tree devices and REST writes by rev-tree ID; both name the same revision here. The pairs are
+  facts about identity, true whenever they are used, so a replay takes them before everything else.
+
 Every record may carry ``"t"`` (seconds, informative only). Order in the file is the order of events.
 """
 
@@ -104,7 +110,15 @@ class SyncSnapshot:
     """"all", or "leaks": taken mid-run, only what the device holds is checked (for leaks)."""
 
 
-Observation = PrincipalChange | WriteAttempt | SyncSnapshot
+@dataclass(frozen=True, slots=True)
+class RevisionNames:
+    """Document -> (rev-tree ID, current version) of the same revision, as the gateway paired them."""
+
+    docs: dict[str, tuple[str, str]]
+    t: float = 0.0
+
+
+Observation = PrincipalChange | WriteAttempt | SyncSnapshot | RevisionNames
 
 
 def to_json(obs: Observation) -> dict[str, Any]:
@@ -115,6 +129,9 @@ def to_json(obs: Observation) -> dict[str, Any]:
         return {"kind": "write", "doc": obs.doc, "writer": obs.writer, "device": obs.device, "body": obs.body,
                 "deleted": obs.deleted, "accepted": obs.accepted, "rev": obs.rev, "status": obs.status,
                 "detail": obs.detail, "t": obs.t}
+    if isinstance(obs, RevisionNames):
+        return {"kind": "versions", "docs": {k: {"rev": rev, "cv": cv} for k, (rev, cv) in obs.docs.items()},
+                "t": obs.t}
     view = None if obs.view is None else {
         "docs": {k: {"rev": v.rev, "deleted": v.deleted, "channels": sorted(v.channels)}
                  for k, v in obs.view.docs.items()},
@@ -163,11 +180,14 @@ def from_json(data: Any, where: str = "observation") -> Observation:
                                    frozenset(raw_view.get("channels") or ()))
             return SyncSnapshot(str(data["device"]), str(data["user"]), str(data["outcome"]), docs, view,
                                 float(data.get("t", 0.0)), str(scope))
+        if kind == "versions":
+            return RevisionNames({str(k): (str(v["rev"]), str(v["cv"])) for k, v in data["docs"].items()},
+                                 float(data.get("t", 0.0)))
     except KeyError as exc:
         raise ConfigError(f"{where}: {exc.args[0]}: missing") from None
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: {kind}: malformed record ({exc})") from None
-    raise ConfigError(f"{where}: kind: expected principal, write or sync, got {kind!r}")
+    raise ConfigError(f"{where}: kind: expected principal, write, sync or versions, got {kind!r}")
 
 
 def write_jsonl(path: Path, observations: Iterable[Observation]) -> None:

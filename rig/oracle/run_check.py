@@ -20,13 +20,20 @@ from typing import Any
 
 from rig._errors import ConfigError
 from rig.oracle.check import Checker, Finding, Kind
-from rig.oracle.observations import Observation, PrincipalChange, SyncSnapshot, WriteAttempt, read_jsonl
+from rig.oracle.observations import (
+    Observation,
+    PrincipalChange,
+    RevisionNames,
+    SyncSnapshot,
+    WriteAttempt,
+    read_jsonl,
+)
 from rig.oracle.routing import RoutingSpec
 
 FINDINGS_FILE = "oracle-findings.json"
 MAX_LISTED = 10_000
 """Findings written out in full; beyond that only the counts (a broken function can leak to every device)."""
-_RANK = {PrincipalChange: 0, WriteAttempt: 1, SyncSnapshot: 2}
+_RANK = {RevisionNames: -1, PrincipalChange: 0, WriteAttempt: 1, SyncSnapshot: 2}
 FIGURES = {Kind.LEAK: "oracle_leaks", Kind.MISS: "oracle_misses", Kind.STALE: "oracle_stale",
            Kind.REVOCATION_NOT_APPLIED: "oracle_revocations_not_applied",
            Kind.WRITE_ACCEPTED: "oracle_writes_wrongly_accepted", Kind.WRITE_REJECTED: "oracle_writes_wrongly_rejected",
@@ -56,7 +63,8 @@ def run_observations(run_dir: Path) -> list[Observation]:
     records: list[Observation] = []
     for path in files:
         records.extend(read_jsonl(path))
-    records.sort(key=lambda obs: (obs.t, _RANK[type(obs)]))
+    # Revision names first: they are identities, true at any time (rig.oracle.observations).
+    records.sort(key=lambda obs: (not isinstance(obs, RevisionNames), obs.t, _RANK[type(obs)]))
     return records
 
 

@@ -27,6 +27,11 @@ way in every process (deterministic in the scenario):
 
 Types with role grants (``roles = [...]``) are never written: role changes
 mid-run are left to the conformance cases.
+
+A spec with named collections: each document goes to its type's collection and is named as the
+oracle's world names it, ``scope.name/<type>.<...>`` (rig._collections); a document of a type the
+spec lacks goes to the collection of the type it was made from. Write rules are solved with the
+writer's channels in the document's collection (an ``access()`` grant holds in one collection only).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from rig._collections import qualified, split
 from rig.oracle.expect import World
 from rig.oracle.observations import PrincipalChange, WriteAttempt
 from rig.oracle.routing import PLACEHOLDER, PUBLIC, DocType, RoutingSpec, Template
@@ -45,6 +51,11 @@ _SINGLE = re.compile(r"^([^{}]*)\{([A-Za-z_][A-Za-z0-9_]*)\}([^{}]*)$")
 
 def user_name(index: int) -> str:
     return f"user-{index:04d}"
+
+
+def type_of(doc: str) -> str:
+    """The type a workload document was made as: its ID's first part (after any collection)."""
+    return split(doc)[1].split(".", 1)[0]
 
 
 def _fields(doc_type: DocType) -> list[str]:
@@ -142,7 +153,7 @@ class RoutingWorkload:
                     body: dict[str, Any] = {self.spec.type_field: doc_type.name}
                     for name_field in _fields(doc_type):
                         body[name_field] = name if name_field in targets else team
-                    docs.append((f"{doc_type.name}.{name}.{n}", body))
+                    docs.append((qualified(doc_type.collection, f"{doc_type.name}.{name}.{n}"), body))
         return docs
 
     def seed_world(self) -> World:
@@ -184,7 +195,7 @@ class RoutingWorkload:
         generation = self._generation.get(slot, 0)
         write = self._fresh(user_index, f"{slot}.g{generation}" if generation else slot, rng, bad=False,
                             previous=previous[1] if previous is not None else None,
-                            doc_type=previous[0].split(".", 1)[0] if previous is not None else None)
+                            doc_type=type_of(previous[0]) if previous is not None else None)
         if write is not None:
             kept[slot] = (write.doc_id, write.body)
         return write
@@ -201,7 +212,7 @@ class RoutingWorkload:
             live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items() if body is not None)
             rng.shuffle(live)
             # The type whose rules updates attacked least first, so a rarely written type gets its turn.
-            live.sort(key=lambda item: self._attacked.get(f"{item[1].split('.', 1)[0]} update", 0))
+            live.sort(key=lambda item: self._attacked.get(f"{type_of(item[1])} update", 0))
             for slot, doc_id, body in live:
                 update = self._bad_update(user_index, doc_id, body, rng, change_type=turn % 2 == 0)
                 if update is not None:
@@ -213,7 +224,9 @@ class RoutingWorkload:
             if good is not None and good.body is not None:
                 unknown = next(f"unknown{n}" for n in range(len(self.spec.types) + 1)
                                if f"unknown{n}" not in self.spec.types)
-                return Write(f"{unknown}.{good.doc_id}", {**good.body, self.spec.type_field: unknown}, True)
+                collection, bare = split(good.doc_id)
+                return Write(qualified(collection, f"{unknown}.{bare}"), {**good.body, self.spec.type_field: unknown},
+                             True)
         return self._fresh(user_index, f"{device_key}.bad{rng.randrange(1 << 30)}", rng, bad=True)
 
     def _bad_update(self, user_index: int, doc_id: str, old: dict[str, Any], rng: random.Random, *,
@@ -221,7 +234,7 @@ class RoutingWorkload:
         world = self.seed_world()
         writer = user_name(user_index)
         grants, roles = world.grants(writer), world.user_roles(writer)
-        doc_type = self.spec.types[doc_id.split(".", 1)[0]]
+        doc_type = self.spec.types[type_of(doc_id)]
         others = [t for t in self.writable_types() if t.name != doc_type.name]
         if change_type:
             for other in sorted(others, key=lambda t: t.name):
@@ -249,7 +262,7 @@ class RoutingWorkload:
                 continue
             if previous is not None:
                 body.update({k: previous[k] for k in candidate.immutable if k in previous})
-            return Write(f"{candidate.name}.{doc_id}", body, bad)
+            return Write(qualified(candidate.collection, f"{candidate.name}.{doc_id}"), body, bad)
         return None
 
     def _fill(self, doc_type: DocType, writer: str, grants: dict[str, Any], roles: dict[str, Any],
@@ -261,6 +274,7 @@ class RoutingWorkload:
         first: a note's deliberate refusals then name another owner in one write and a team the
         writer lacks in the next, so a function that forgot either check is caught."""
         body: dict[str, Any] = {self.spec.type_field: doc_type.name}
+        grants = self._in_collection(grants, doc_type.collection)
         choices: list[tuple[str, list[str], list[str]]] = []
         """Per rule: (field, values the writer satisfies, values it does not); field "" for a role rule."""
         for rule in doc_type.require:
@@ -313,11 +327,19 @@ class RoutingWorkload:
         return body
 
     def _universe(self) -> set[str]:
-        """Every channel some user of the run holds."""
+        """Every channel some user of the run holds (in any collection, by its bare name)."""
         if self._channels is None:
             world = self.seed_world()
-            self._channels = {c for i in range(self.users) for c in world.grants(user_name(i))}
+            self._channels = {c.rpartition(":")[2] if world.named else c
+                              for i in range(self.users) for c in world.grants(user_name(i))}
         return self._channels
+
+    def _in_collection(self, grants: dict[str, Any], collection: str) -> dict[str, Any]:
+        """A named world's grants (`scope.name:channel`) of one collection, by bare channel name."""
+        if not self.seed_world().named:
+            return grants
+        prefix = f"{collection}:"
+        return {c[len(prefix):]: rules for c, rules in grants.items() if c.startswith(prefix)}
 
 
 def seed_attempts(workload: RoutingWorkload, results: list[dict[str, Any]],

@@ -1,5 +1,9 @@
 """The push service: receives Sync Gateway's document_changed webhooks on loopback, finds the
-users who may read the document, and delivers silent pushes to their devices."""
+users who may read the document, and delivers silent pushes to their devices.
+
+With named collections the webhook names no collection (Sync Gateway posts the document's body only):
+the service looks the document up in each of the run's collections, and compares channels collection
+by collection (`scope.name:channel`), as Sync Gateway grants them."""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from rig._collections import keyspace
 from rig._errors import AdminApiError
 from rig._push_policy import Push
 from rig.gateway import AdminClient
+from rig.gateway.admin import user_channels
 from rig.push.dispatcher import PushCounters, PushDispatcher
 
 log = logging.getLogger(__name__)
@@ -39,9 +45,11 @@ class PushTarget:
 class PushService:
     def __init__(self, admin: AdminClient, db: str, *, host: str = "127.0.0.1", port: int = 0,
                  time_scale: float = 1.0, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, collections: tuple[str, ...] = ()) -> None:
         self.admin = admin
         self.db = db
+        self.collections = collections
+        """Named collections of the database (`scope.name`); () for the default collection."""
         self.dispatcher = PushDispatcher(rng or random.Random(), time_scale)
         self._clock = clock
         self._targets: dict[str, PushTarget] = {}
@@ -110,7 +118,9 @@ class PushService:
         now = time.monotonic()
         if cached is None or now - cached[0] > _USER_CACHE_S:
             try:
-                channels = set(self.admin.user(self.db, user).get("all_channels") or [])
+                found = self.admin.user(self.db, user)
+                channels = {f"{c}:{ch}" for c in self.collections for ch in user_channels(found, c)} \
+                    if self.collections else set(found.get("all_channels") or [])
             except (AdminApiError, ValueError):
                 channels = set()
             cached = (now, channels)
@@ -144,10 +154,8 @@ class PushService:
             self.dispatcher.counters.received += 1
         if not isinstance(doc_id, str):
             return
-        try:
-            doc_channels = self.admin.doc_channels(self.db, doc_id)
-        except (AdminApiError, ValueError) as exc:
-            log.warning("push service: cannot read channels of %s: %s", doc_id, exc)
+        doc_channels = self._doc_channels(doc_id)
+        if doc_channels is None:
             return
         users = [u for u in list(self._by_user) if self._may_read(self._channels_of(u), doc_channels)]
         with self._cond:
@@ -157,9 +165,34 @@ class PushService:
                     self.dispatcher.submit(device_id, now, sent_at)
             self._cond.notify_all()
 
+    def _doc_channels(self, doc_id: str) -> set[str] | None:
+        """The document's channels now (`scope.name:channel` with named collections), None when unreadable."""
+        if not self.collections:
+            try:
+                return self.admin.doc_channels(self.db, doc_id)
+            except (AdminApiError, ValueError) as exc:
+                log.warning("push service: cannot read channels of %s: %s", doc_id, exc)
+                return None
+        channels: set[str] = set()
+        found = False
+        for collection in self.collections:
+            try:
+                held = self.admin.doc_channels(keyspace(self.db, collection), doc_id)
+                channels |= {f"{collection}:{c}" for c in held}
+                found = True
+            except AdminApiError as exc:
+                if exc.status != 404:
+                    log.warning("push service: cannot read channels of %s in %s: %s", doc_id, collection, exc)
+            except ValueError as exc:
+                log.warning("push service: cannot read channels of %s in %s: %s", doc_id, collection, exc)
+        return channels if found else None
+
     @staticmethod
     def _may_read(user_channels: set[str], doc_channels: set[str]) -> bool:
-        return "*" in user_channels or "!" in doc_channels or bool(user_channels & doc_channels)
+        if "*" in user_channels or "!" in doc_channels or user_channels & doc_channels:
+            return True
+        # Named collections: `scope.name:!` public, `scope.name:*` every channel of that collection.
+        return any(c.endswith(":!") or f"{c.rpartition(':')[0]}:*" in user_channels for c in doc_channels if ":" in c)
 
     # Delivery ----------------------------------------------------------------------------------
     def _deliver_loop(self) -> None:

@@ -226,6 +226,9 @@ class Replicator:
         self._checkpoint_rev = entry.get(key)
         self.link.collection = str(index)
         self._resume(remote)
+        # A collection with nothing to do (a push-only one-shot, nothing pending) is done now: no
+        # later message of its own would come to tell it (the reply went to the collections' group).
+        self._progress()
 
     def _on_checkpoint_revision(self, reply: Response | ErrorResponse) -> None:
         if isinstance(reply, Response) and self._checkpoint_rev is None and not self._save_in_flight:

@@ -30,7 +30,7 @@ def test_the_collection_cases_pass_with_the_rendered_functions(tmp_path: Path) -
     for cbl in RELEASES:  # every release the rig emulates, by default
         assert f"VERDICT main cbl {cbl}: PASS" in result.stdout
     assert result.stdout.count("PASSED  test_case[grants_hold_in_their_collection]") == len(RELEASES)
-    assert result.stdout.count("3 passed, 0 failed") == len(RELEASES)
+    assert result.stdout.count("6 passed, 0 failed") == len(RELEASES)
 
 
 def test_a_notes_function_that_leaks_fails_the_run_naming_the_collection(tmp_path: Path) -> None:
@@ -58,4 +58,4 @@ def test_a_gateway_given_by_url_fails_every_collection_case_instead_of_testing_a
                              str(project_root() / "tests" / "conformance" / "test_cases.py")],
                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 1, result.stdout
-    assert "3 errors" in result.stdout and "needs a gateway binary the suite starts" in result.stdout  # ERROR rows
+    assert "6 errors" in result.stdout and "needs a gateway binary the suite starts" in result.stdout  # ERROR rows

@@ -53,7 +53,7 @@ def test_correct_sync_function_two_workers_no_findings(tmp_path: Path, sg_binary
     assert oracle["docs_judged_final"] > oracle["docs_visible_final"]
     run = tmp_path / "run"
     assert sorted(p.name for p in run.glob("observations-*.jsonl")) == [
-        "observations-0.jsonl", "observations-1.jsonl", "observations-seed.jsonl"]
+        "observations-0.jsonl", "observations-1.jsonl", "observations-seed.jsonl", "observations-versions.jsonl"]
     assert summary["sync_function"].endswith("sync-rendered.js")
     # The same observations, re-checked afterwards from the run directory alone.
     again = subprocess.run([sys.executable, "-m", "rig", "check", str(run)], capture_output=True, text=True,

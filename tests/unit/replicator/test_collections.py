@@ -183,3 +183,15 @@ def test_a_continuous_replication_of_two_collections_saves_both_checkpoints_when
     run(group, peer, ours)
     assert group.state is ReplicatorState.DONE
     assert saved["0"]["remote"] == 3 and saved["1"]["local"] == 1
+
+
+@pytest.mark.parametrize("release", ["3.3", "4.1"])
+def test_a_push_only_one_shot_with_nothing_to_push_ends_after_get_collections(release: str) -> None:
+    """No message of its own follows the `getCollections` reply: each collection must see it is done
+    then (it waited for ever: the final push of every device in a `rig run` over collections)."""
+    saved: dict[str, dict[str, Any]] = {}
+    peer = ScriptedPeer(gateway_answers(saved))
+    group, ours, _ = group_for(release, store_for(release), pull=False)
+    run(group, peer, ours)
+    assert group.state is ReplicatorState.DONE
+    assert "subChanges" not in peer.profiles() and set(saved) == {"0", "1"}
