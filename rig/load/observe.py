@@ -57,7 +57,11 @@ def routing_workload(scenario: Scenario) -> RoutingWorkload:
     return RoutingWorkload(load(routing.spec), scenario.fleet.users, scenario.team_size,
                            user_channels=routing.user_channels, lead_roles=routing.lead_roles,
                            bad_write_share=routing.bad_write_share,
-                           delete_share=routing.delete_share)
+                           delete_share=routing.delete_share, foreign_write_share=routing.foreign_write_share,
+                           grant_change_share=routing.grant_change_share,
+                           stranded_seed_share=routing.stranded_seed_share,
+                           # The processes deal devices out by this assignment (rig.load.process.assignment).
+                           device_users=tuple(u for u, _ in scenario.fleet.assign(random.Random(scenario.seed))))
 
 
 def password(name: str) -> str:
@@ -76,7 +80,7 @@ def seed_routing(admin: AdminClient, scenario: Scenario, db: str, run_dir: Path)
                            admin_roles=change.roles)
         observations.append(replace(change, t=time.time()))
     rng = random.Random(scenario.seed)
-    docs = list(workload.grant_docs())
+    docs = list(workload.grant_docs()) + [(doc_id, body) for doc_id, body, _ in workload.guests().values()]
     for index in range(scenario.fleet.users):
         docs += [(w.doc_id, w.body) for w in workload.seed_writes(index, scenario.workload.docs_per_user, rng)
                  if w.body is not None]
@@ -199,7 +203,9 @@ class DeviceRecorder:
 def routing_editor(workload: RoutingWorkload, user_index: int, key: str, recorder: DeviceRecorder) -> Any:
     """The device's edits: the workload's next write, saved in the device's store and remembered."""
     def edit(device: VirtualDevice, rng: random.Random) -> None:
-        write = workload.write(user_index, key, rng)
+        held = {d.doc_id: None if d.deleted else d.properties()
+                for d in list(device.store.docs.values()) if not d.pending}
+        write = workload.write(user_index, key, rng, held)
         if write is None:
             return
         if write.body is None:
