@@ -58,7 +58,6 @@ def routing_workload(scenario: Scenario) -> RoutingWorkload:
                            user_channels=routing.user_channels, lead_roles=routing.lead_roles,
                            bad_write_share=routing.bad_write_share,
                            delete_share=routing.delete_share, foreign_write_share=routing.foreign_write_share,
-                           grant_change_share=routing.grant_change_share,
                            stranded_seed_share=routing.stranded_seed_share,
                            # The processes deal devices out by this assignment (rig.load.process.assignment).
                            device_users=tuple(u for u, _ in scenario.fleet.assign(random.Random(scenario.seed))))
@@ -92,6 +91,25 @@ def seed_routing(admin: AdminClient, scenario: Scenario, db: str, run_dir: Path)
     admin.wait_for_changes_feed(db)
     write_jsonl(run_dir / SEED_FILE, observations)
     return workload
+
+
+def change_guest_grants(admin: AdminClient, workload: RoutingWorkload, db: str, log: ObservationLog) -> int:
+    """The admin's mid-run changes of the guest grants (updates and deletes), recorded as observations.
+    Returns how many the gateway accepted."""
+    changes = workload.guest_changes()
+    if not changes:
+        return 0
+    docs: list[dict[str, Any]] = []
+    for doc_id, body in changes:
+        rev = admin.get_document(db, doc_id)["_rev"]
+        docs.append({"_id": doc_id, "_rev": rev, "_deleted": True} if body is None
+                    else {"_id": doc_id, "_rev": rev, **body, "written_at": time.time()})
+    now = time.time()  # before the gateway applies any of them: the oracle orders them no later than it did
+    results = admin.bulk_docs(db, docs)
+    attempts = seed_attempts(workload, results, changes, now)
+    for attempt in attempts:
+        log.record(attempt)
+    return sum(a.accepted for a in attempts)
 
 
 class ObservationLog:
@@ -221,5 +239,5 @@ def routing_editor(workload: RoutingWorkload, user_index: int, key: str, recorde
     return edit
 
 
-__all__ = ["SEED_FILE", "DeviceRecorder", "ObservationLog", "routing_editor", "routing_workload", "seed_routing",
-           "user_name"]
+__all__ = ["SEED_FILE", "DeviceRecorder", "ObservationLog", "change_guest_grants", "routing_editor",
+           "routing_workload", "seed_routing", "user_name"]

@@ -33,13 +33,12 @@ with its share of the edits; see docs/load-runs.md):
   another user it holds, in turn. The spec refuses each whatever the timing:
   the owner never edits its seeded documents, so the revision the device
   extends is the gateway's;
-- **guest grants** (``grant_change_share``): the admin seeds, for every device
-  of a user who may write a grant type (a team lead), one grant document of its
-  own naming a guest from another team; the device then updates it (the grant
-  must stay), deletes it (it must go) and recreates it, in turn. Only that
-  device writes it, so no conflict makes a revision the oracle does not know.
-  Guests never write into a team a guest grant gives them (their writes would
-  race the grant);
+- **guest grants** (``grant_change_at``): the admin seeds, for every device
+  of a user who may write a grant type (a team lead), one grant document
+  naming a guest from another team, and part way through the load phase
+  updates half of them (the grant must stay) and deletes the others (it must
+  go): principals change while devices sync. Guests never write into a team a
+  guest grant gives them (their writes would race the grant);
 - **stranded seeds** (``stranded_seed_share``): seeded documents owned by their
   user and a second owner, in a team neither belongs to (the spec lets the
   admin write them): both read them only through their user channels.
@@ -52,7 +51,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +103,6 @@ class RoutingWorkload:
     docs_per_device: int = 4
     delete_share: float = 0.05
     foreign_write_share: float = 0.05
-    grant_change_share: float = 0.1
     stranded_seed_share: float = 0.1
     device_users: tuple[int, ...] = ()
     """The user index of each device ordinal (device key ``d<ordinal>``); no guest grants without it."""
@@ -120,8 +118,6 @@ class RoutingWorkload:
     _generation: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     """slot -> how many of its documents were left behind by a refused update."""
     _foreign_turns: int = field(default=0, init=False, repr=False)
-    _guest_changes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-    """device key -> changes made to its guest grant."""
     _guests: dict[str, tuple[str, dict[str, Any], int]] | None = field(default=None, init=False, repr=False)
     """device key -> (doc id, body, the device's rank among its user's devices) of its guest grant."""
     _guest_channels: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
@@ -207,18 +203,14 @@ class RoutingWorkload:
               held: Mapping[str, Mapping[str, Any] | None] | None = None) -> Write | None:
         """The next edit of one device of `user_index` (None: nothing this user may write).
         `held`: the device's documents the gateway has as they are (None: deleted); without it the
-        device writes only its own documents (no guest grant changes, no foreign writes)."""
+        device writes only its own documents (no foreign writes)."""
         kept = self._kept.setdefault(device_key, {})
-        if held is not None and device_key in self.guests() and rng.random() < self.grant_change_share:
-            change = self._change_guest(device_key, held)
-            if change is not None:
-                return change
         if held is not None and rng.random() < self.foreign_write_share:
             foreign = self._foreign(user_index, held, rng)
             if foreign is not None:
                 return foreign
         if rng.random() < self.bad_write_share:
-            bad = self._bad(user_index, device_key, kept, rng)
+            bad = self._bad(user_index, device_key, kept, rng, held)
             if bad is not None:
                 return bad
         slot = f"{device_key}.{rng.randrange(self.docs_per_device)}"
@@ -235,7 +227,7 @@ class RoutingWorkload:
         return write
 
     def _bad(self, user_index: int, device_key: str, kept: dict[str, tuple[str, dict[str, Any] | None]],
-             rng: random.Random) -> Write | None:
+             rng: random.Random, held: Mapping[str, Mapping[str, Any] | None] | None = None) -> Write | None:
         """A write the spec refuses. In turn: a new document breaking a rule; an update of one of the
         device's documents breaking a rule of a field that may change, or changing its type; a
         document of a type the spec lacks. A refused update stays pending on the device, so its
@@ -243,7 +235,10 @@ class RoutingWorkload:
         turn = self._bad_turns
         self._bad_turns = turn + 1
         if turn % 3 == 1:
-            live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items() if body is not None)
+            # Only a document the gateway has as the device does: an update of one never pushed reaches
+            # the gateway as a new document (the type change or broken rule then judged against nothing).
+            live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items()
+                          if body is not None and (held is None or held.get(doc_id) is not None))
             rng.shuffle(live)
             # The type whose rules updates attacked least first, so a rarely written type gets its turn.
             live.sort(key=lambda item: self._attacked.get(f"{item[1].split('.', 1)[0]} update", 0))
@@ -397,17 +392,10 @@ class RoutingWorkload:
                     self._guest_channels.setdefault(user, set()).add(channel)
         return self._guest_channels
 
-    def _change_guest(self, device_key: str, held: Mapping[str, Mapping[str, Any] | None]) -> Write | None:
-        """The device's guest grant changed, in turn: updated (kept), deleted, recreated; devices of
-        even rank start with the update, odd ones with the delete. None: the device does not hold
-        it as the gateway has it yet (its previous change not pushed)."""
-        doc_id, body, rank = self.guests()[device_key]
-        done = self._guest_changes.get(device_key, 0)
-        op = ("update", "delete", "recreate")[(done + rank % 2) % 3]
-        if doc_id not in held or (held[doc_id] is None) != (op == "recreate"):
-            return None
-        self._guest_changes[device_key] = done + 1
-        return Write(doc_id, None if op == "delete" else dict(body))
+    def guest_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """The admin's changes of the guest grants mid-run: (doc id, new body, None to delete it); the
+        grants of devices of even rank are updated (kept), those of odd rank deleted (revoked)."""
+        return [(doc_id, None if rank % 2 else dict(body)) for doc_id, body, rank in self.guests().values()]
 
     def _foreign(self, user_index: int, held: Mapping[str, Mapping[str, Any] | None],
                  rng: random.Random) -> Write | None:
@@ -472,12 +460,14 @@ class RoutingWorkload:
 
 
 def seed_attempts(workload: RoutingWorkload, results: list[dict[str, Any]],
-                  docs: list[tuple[str, dict[str, Any]]], t: float) -> list[WriteAttempt]:
-    """Write observations for admin writes answered by `_bulk_docs` (one result per document, in order)."""
+                  docs: Sequence[tuple[str, dict[str, Any] | None]], t: float) -> list[WriteAttempt]:
+    """Write observations for admin writes answered by `_bulk_docs` (one result per document, in order;
+    a body None is a deletion)."""
     attempts = []
     for (doc_id, body), result in zip(docs, results, strict=True):
         accepted = "rev" in result and not result.get("error")
-        attempts.append(WriteAttempt(doc_id, None, accepted, body, rev=result.get("rev") if accepted else None,
+        attempts.append(WriteAttempt(doc_id, None, accepted, body, body is None,
+                                     rev=result.get("rev") if accepted else None,
                                      status=None if accepted else int(result.get("status") or 0) or None,
                                      detail="" if accepted else str(result.get("reason", result.get("error"))),
                                      t=t))
