@@ -213,11 +213,17 @@ class RoutingWorkload:
             bad = self._bad(user_index, device_key, kept, rng, held)
             if bad is not None:
                 return bad
-        slot = f"{device_key}.{rng.randrange(self.docs_per_device)}"
+        # Any live document of the device may be deleted, and a deleted one is written again as often:
+        # a device makes only a few edits in a short run, and each delete and recreate attacks a rule.
+        live = sorted(slot for slot, (_, body) in kept.items() if body is not None)
+        if live and rng.random() < self.delete_share:
+            slot = rng.choice(live)
+            kept[slot] = (kept[slot][0], None)
+            return Write(kept[slot][0], None)
+        deleted = sorted(slot for slot, (_, body) in kept.items() if body is None)
+        slot = rng.choice(deleted) if deleted and rng.random() < self.delete_share \
+            else f"{device_key}.{rng.randrange(self.docs_per_device)}"
         previous = kept.get(slot)
-        if previous is not None and previous[1] is not None and rng.random() < self.delete_share:
-            kept[slot] = (previous[0], None)
-            return Write(previous[0], None)
         generation = self._generation.get(slot, 0)
         write = self._fresh(user_index, f"{slot}.g{generation}" if generation else slot, rng, bad=False,
                             previous=previous[1] if previous is not None else None,
