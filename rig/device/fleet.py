@@ -183,7 +183,8 @@ def verify_devices(admin: AdminClient, db: str, runners: Sequence[DeviceRunner],
 
     A device may keep what the gateway refused (still pending) and revisions it wrote itself and
     cannot read (a write into channels its user lacks): neither is a leak. A refused update of a
-    document the gateway holds stays pending on top of the gateway's revision: not stale either. A 4.1
+    document the gateway holds stays pending on top of the gateway's revision: not stale either, nor
+    is a refused deletion (another user's document) a miss. A 4.1
     device's copy is current when it holds the gateway's current version (see `stale_copies`).
 
     Named `collections`: each collection against the device's copy of it, with the user's channels
@@ -217,7 +218,9 @@ def _verify_collection(admin: AdminClient, db: str, collection: str, runners: Se
         store = runner.device.store.collection(collection)
         held = {qualified(collection, d.doc_id): d.rev for d in store.docs.values() if not d.deleted}
         pending = {qualified(collection, d.doc_id) for d in store.docs.values() if d.pending}
-        problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}" for d in sorted(set(expected) - set(held))]
+        # A refused deletion stays pending on the device as its tombstone: not a miss.
+        problems += [f"miss: {runner.device.name} lacks {d} {expected[d]}"
+                     for d in sorted(set(expected) - set(held) - pending)]
         problems += [f"leak: {runner.device.name} holds {d} {held[d]}"
                      for d in sorted(set(held) - set(expected)) if not _own(runner, d, held[d])]
         problems += stale_copies(runner.device.name, held, expected, current_version, pending)

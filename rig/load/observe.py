@@ -60,7 +60,10 @@ def routing_workload(scenario: Scenario) -> RoutingWorkload:
     return RoutingWorkload(load(routing.spec), scenario.fleet.users, scenario.team_size,
                            user_channels=routing.user_channels, lead_roles=routing.lead_roles,
                            bad_write_share=routing.bad_write_share,
-                           delete_share=routing.delete_share)
+                           delete_share=routing.delete_share, foreign_write_share=routing.foreign_write_share,
+                           stranded_seed_share=routing.stranded_seed_share,
+                           # The processes deal devices out by this assignment (rig.load.process.assignment).
+                           device_users=tuple(u for u, _ in scenario.fleet.assign(random.Random(scenario.seed))))
 
 
 def password(name: str) -> str:
@@ -83,7 +86,7 @@ def seed_routing(admin: AdminClient, scenario: Scenario, db: str, run_dir: Path)
                            admin_roles=change.roles, collection_access=access)
         observations.append(replace(change, t=time.time()))
     rng = random.Random(scenario.seed)
-    docs = list(workload.grant_docs())
+    docs = list(workload.grant_docs()) + [(doc_id, body) for doc_id, body, _ in workload.guests().values()]
     for index in range(scenario.fleet.users):
         docs += [(w.doc_id, w.body) for w in workload.seed_writes(index, scenario.workload.docs_per_user, rng)
                  if w.body is not None]
@@ -116,6 +119,35 @@ def record_revision_names(admin: AdminClient, db: str, spec: RoutingSpec, run_di
                 names[f"{collection}/{doc_id}" if named else doc_id] = (rev, cv)
     write_jsonl(run_dir / NAMES_FILE, [RevisionNames(names, time.time())])
     return len(names)
+
+
+def change_guest_grants(admin: AdminClient, workload: RoutingWorkload, db: str, log: ObservationLog) -> int:
+    """The admin's mid-run changes of the guest grants (updates and deletes), recorded as observations.
+    Returns how many the gateway accepted."""
+    changes = workload.guest_changes()
+    if not changes:
+        return 0
+    by_collection: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+    for name, body in changes:  # documents of a named collection are named `scope.name/ID`
+        by_collection.setdefault(split(name)[0], []).append((name, body))
+    results: list[dict[str, Any]] = []
+    ordered: list[tuple[str, dict[str, Any] | None]] = []
+    for collection, batch in by_collection.items():
+        space, docs = keyspace(db, collection), []
+        for name, body in batch:
+            doc_id = split(name)[1]
+            rev = admin.get_document(space, doc_id)["_rev"]
+            docs.append({"_id": doc_id, "_rev": rev, "_deleted": True} if body is None
+                        else {"_id": doc_id, "_rev": rev, **body, "written_at": time.time()})
+        results += admin.bulk_docs(space, docs)
+        ordered += batch
+    changes = ordered
+    # Stamped once the gateway answered: a revocation then counts from no earlier than it took effect, so
+    # a note a guest received just before it is no leak (a grant kept a moment longer excuses, never accuses).
+    attempts = seed_attempts(workload, results, changes, time.time())
+    for attempt in attempts:
+        log.record(attempt)
+    return sum(a.accepted for a in attempts)
 
 
 class ObservationLog:
@@ -231,7 +263,9 @@ class DeviceRecorder:
 def routing_editor(workload: RoutingWorkload, user_index: int, key: str, recorder: DeviceRecorder) -> Any:
     """The device's edits: the workload's next write, saved in the device's store and remembered."""
     def edit(device: VirtualDevice, rng: random.Random) -> None:
-        write = workload.write(user_index, key, rng)
+        held = {d.doc_id: None if d.deleted else d.properties()
+                for d in list(device.store.docs.values()) if not d.pending}
+        write = workload.write(user_index, key, rng, held)
         if write is None:
             return
         collection, doc_id = split(write.doc_id)
@@ -254,6 +288,7 @@ __all__ = [
     "SEED_FILE",
     "DeviceRecorder",
     "ObservationLog",
+    "change_guest_grants",
     "record_revision_names",
     "routing_editor",
     "routing_workload",

@@ -27,7 +27,14 @@ from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
 from rig.gateway import AdminClient, CollectionSpec, DatabaseSpec
 from rig.load.links import ProcessLinks, links_wanted
-from rig.load.observe import DeviceRecorder, ObservationLog, routing_editor, routing_workload, seed_routing
+from rig.load.observe import (
+    DeviceRecorder,
+    ObservationLog,
+    change_guest_grants,
+    routing_editor,
+    routing_workload,
+    seed_routing,
+)
 from rig.load.samples import Sampler, fleet_sample
 from rig.load.scenario import Scenario, load_scenario
 from rig.metrics import DeviceStateCollector, PushCollector, RigMetrics, RunRegistry, SaturationCollector
@@ -132,9 +139,22 @@ class LoadProcess:
     def start(self) -> None:
         self.push.start()
         self.sampler.start()
+        routing = self.scenario.routing
+        if routing is not None and self.config.worker_index == 0 and routing.grant_change_at < 1:
+            threading.Thread(target=self._change_grants, args=(routing.grant_change_at,), daemon=True,
+                             name="guest-grants").start()
         if self.config.metrics_port:
             self._metrics_server = start_http_server(self.config.metrics_port, addr=self.config.bind_host,
                                                      registry=self.registry)
+
+    def _change_grants(self, at: float) -> None:
+        """Part way through the load phase, the admin changes the guest grants (one process does it)."""
+        while self.started_at is None:
+            time.sleep(0.1)
+        time.sleep(max(0.0, self.started_at + at * self.scenario.duration_s - time.time()))
+        if self.workload is not None and self.observations is not None:
+            accepted = change_guest_grants(self.admin, self.workload, self.config.database, self.observations)
+            print(f"routing: the admin changed {accepted} guest grants mid-run", flush=True)
 
     def new_runner(self) -> DeviceRunner | None:
         """The next device of this process's share (devices are dealt round-robin to processes)."""

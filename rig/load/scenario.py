@@ -39,6 +39,16 @@ class Routing:
     """Share of device writes that break a write rule on purpose (the gateway must refuse them)."""
     delete_share: float = 0.05
     """Share of a device's legitimate edits that delete one of its documents (a later edit recreates it)."""
+    foreign_write_share: float = 0.05
+    """Share of device edits that update, take over or delete another user's seeded document the device
+    holds (the spec refuses each: another owner, an immutable field changed, a delete by a non-owner)."""
+    grant_change_at: float = 0.5
+    """When (a share of `duration_s` after the first device started) the admin updates half the guest
+    grants seeded for team leads' devices (they must stay) and deletes the others (they must go);
+    1 or more: never."""
+    stranded_seed_share: float = 0.1
+    """Share of seeded documents owned by their user and a second owner, in a team neither belongs to
+    (an admin import of notes left behind in a team): both read them only through their user channels."""
     snapshot_every_s: float = 15.0
     """A device records what it holds at a checkpoint at most this often (real seconds)..."""
     max_snapshots: int = 3
@@ -90,7 +100,8 @@ _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int,
         "duration_s": float, "ramp_per_s": float, "team_size": int, "seed": int, "database": str,
         "workload": dict, "routing": dict, "links": dict, "collections": list}
 _ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
-            "delete_share": float, "snapshot_every_s": float, "max_snapshots": int}
+            "delete_share": float, "foreign_write_share": float, "grant_change_at": float,
+            "stranded_seed_share": float, "snapshot_every_s": float, "max_snapshots": int}
 _LINKS: dict[str, type] = {"enabled": bool, "cut_after_s": float, "cut_after_down_bytes": int, "cut_reset": bool}
 
 
@@ -201,7 +212,7 @@ def _routing(table: dict[str, Any], path: Path) -> Routing:
     spec = routing_spec_path(values.pop("spec"), path.parent)
     if not spec.is_file():
         raise ConfigError(f"{path}: routing.spec: no routing spec at {spec}")
-    for share in ("bad_write_share", "delete_share"):
+    for share in ("bad_write_share", "delete_share", "foreign_write_share", "stranded_seed_share"):
         if values.get(share, 0.0) > 1:
             raise ConfigError(f"{path}: routing.{share} is a share, at most 1")
     return Routing(spec=spec, **values)

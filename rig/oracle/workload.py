@@ -25,6 +25,24 @@ way in every process (deterministic in the scenario):
   as their fields change), deleted (``delete_share`` of the edits) and written
   again later.
 
+Three more kinds of edits attack what a device's own documents cannot (each
+with its share of the edits; see docs/load-runs.md):
+
+- **foreign writes** (``foreign_write_share``): a device updates, takes over
+  (an immutable owner field set to itself) or deletes a *seeded* document of
+  another user it holds, in turn. The spec refuses each whatever the timing:
+  the owner never edits its seeded documents, so the revision the device
+  extends is the gateway's;
+- **guest grants** (``grant_change_at``): the admin seeds, for every device
+  of a user who may write a grant type (a team lead), one grant document
+  naming a guest from another team, and part way through the load phase
+  updates half of them (the grant must stay) and deletes the others (it must
+  go): principals change while devices sync. Guests never write into a team a
+  guest grant gives them (their writes would race the grant);
+- **stranded seeds** (``stranded_seed_share``): seeded documents owned by their
+  user and a second owner, in a team neither belongs to (the spec lets the
+  admin write them): both read them only through their user channels.
+
 Types with role grants (``roles = [...]``) are never written: role changes
 mid-run are left to the conformance cases.
 
@@ -38,6 +56,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +113,10 @@ class RoutingWorkload:
     bad_write_share: float = 0.05
     docs_per_device: int = 4
     delete_share: float = 0.05
+    foreign_write_share: float = 0.05
+    stranded_seed_share: float = 0.1
+    device_users: tuple[int, ...] = ()
+    """The user index of each device ordinal (device key ``d<ordinal>``); no guest grants without it."""
     _world: World | None = field(default=None, init=False, repr=False)
     _kept: dict[str, dict[str, tuple[str, dict[str, Any] | None]]] = field(default_factory=dict, init=False,
                                                                           repr=False)
@@ -105,6 +128,11 @@ class RoutingWorkload:
     """Deliberate bad writes so far (which kind the next one is)."""
     _generation: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     """slot -> how many of its documents were left behind by a refused update."""
+    _foreign_turns: int = field(default=0, init=False, repr=False)
+    _guests: dict[str, tuple[str, dict[str, Any], int]] | None = field(default=None, init=False, repr=False)
+    """device key -> (doc id, body, the device's rank among its user's devices) of its guest grant."""
+    _guest_channels: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
+    """user -> channels a guest grant may give it."""
 
     # Who is who --------------------------------------------------------------------------------
     def team(self, index: int) -> str:
@@ -175,23 +203,38 @@ class RoutingWorkload:
         """Documents the admin writes for a user before the devices start (legitimate for that user)."""
         writes = []
         for n in range(count):
-            write = self._fresh(user_index, f"seed.{user_name(user_index)}.{n}", rng, bad=False)
+            doc_id = f"seed.{user_name(user_index)}.{n}"
+            write = self._stranded(user_index, doc_id, rng) if rng.random() < self.stranded_seed_share else None
+            write = write or self._fresh(user_index, doc_id, rng, bad=False)
             if write is not None:
                 writes.append(write)
         return writes
 
-    def write(self, user_index: int, device_key: str, rng: random.Random) -> Write | None:
-        """The next edit of one device of `user_index` (None: nothing this user may write)."""
+    def write(self, user_index: int, device_key: str, rng: random.Random,
+              held: Mapping[str, Mapping[str, Any] | None] | None = None) -> Write | None:
+        """The next edit of one device of `user_index` (None: nothing this user may write).
+        `held`: the device's documents the gateway has as they are (None: deleted); without it the
+        device writes only its own documents (no foreign writes)."""
         kept = self._kept.setdefault(device_key, {})
+        if held is not None and rng.random() < self.foreign_write_share:
+            foreign = self._foreign(user_index, held, rng)
+            if foreign is not None:
+                return foreign
         if rng.random() < self.bad_write_share:
-            bad = self._bad(user_index, device_key, kept, rng)
+            bad = self._bad(user_index, device_key, kept, rng, held)
             if bad is not None:
                 return bad
-        slot = f"{device_key}.{rng.randrange(self.docs_per_device)}"
+        # Any live document of the device may be deleted, and a deleted one is written again as often:
+        # a device makes only a few edits in a short run, and each delete and recreate attacks a rule.
+        live = sorted(slot for slot, (_, body) in kept.items() if body is not None)
+        if live and rng.random() < self.delete_share:
+            slot = rng.choice(live)
+            kept[slot] = (kept[slot][0], None)
+            return Write(kept[slot][0], None)
+        deleted = sorted(slot for slot, (_, body) in kept.items() if body is None)
+        slot = rng.choice(deleted) if deleted and rng.random() < self.delete_share \
+            else f"{device_key}.{rng.randrange(self.docs_per_device)}"
         previous = kept.get(slot)
-        if previous is not None and previous[1] is not None and rng.random() < self.delete_share:
-            kept[slot] = (previous[0], None)
-            return Write(previous[0], None)
         generation = self._generation.get(slot, 0)
         write = self._fresh(user_index, f"{slot}.g{generation}" if generation else slot, rng, bad=False,
                             previous=previous[1] if previous is not None else None,
@@ -201,7 +244,7 @@ class RoutingWorkload:
         return write
 
     def _bad(self, user_index: int, device_key: str, kept: dict[str, tuple[str, dict[str, Any] | None]],
-             rng: random.Random) -> Write | None:
+             rng: random.Random, held: Mapping[str, Mapping[str, Any] | None] | None = None) -> Write | None:
         """A write the spec refuses. In turn: a new document breaking a rule; an update of one of the
         device's documents breaking a rule of a field that may change, or changing its type; a
         document of a type the spec lacks. A refused update stays pending on the device, so its
@@ -209,7 +252,10 @@ class RoutingWorkload:
         turn = self._bad_turns
         self._bad_turns = turn + 1
         if turn % 3 == 1:
-            live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items() if body is not None)
+            # Only a document the gateway has as the device does: an update of one never pushed reaches
+            # the gateway as a new document (the type change or broken rule then judged against nothing).
+            live = sorted((slot, doc_id, body) for slot, (doc_id, body) in kept.items()
+                          if body is not None and (held is None or held.get(doc_id) is not None))
             rng.shuffle(live)
             # The type whose rules updates attacked least first, so a rarely written type gets its turn.
             live.sort(key=lambda item: self._attacked.get(f"{type_of(item[1])} update", 0))
@@ -295,8 +341,10 @@ class RoutingWorkload:
                 known = sorted({c[len(prefix):len(c) - len(suffix)] for c in self._universe()
                                 if c.startswith(prefix) and c.endswith(suffix)
                                 and len(c) > len(prefix) + len(suffix)})
-                mine = [v for v in known if f"{prefix}{v}{suffix}" in grants]
-                others = [v for v in known if v not in mine]
+                # Not a channel a guest grant may give the writer: the outcome would race the grant.
+                guest = self.guest_channels().get(writer, set())
+                mine = [v for v in known if f"{prefix}{v}{suffix}" in grants and f"{prefix}{v}{suffix}" not in guest]
+                others = [v for v in known if v not in mine and f"{prefix}{v}{suffix}" not in guest]
             choices.append((name, mine, others))
         target = -1
         if bad:
@@ -326,6 +374,103 @@ class RoutingWorkload:
                 body[name] = sorted({f"{name[:3]}{rng.randrange(6)}" for _ in range(rng.randint(1, 2))})
         return body
 
+    # Attacks on other users' documents and on grants ---------------------------------------------
+    def guests(self) -> dict[str, tuple[str, dict[str, Any], int]]:
+        """device key -> (doc id, body, rank) of the guest grant the admin seeds for that device: of a
+        grant type its user may write, granting that user's team to a user of another team (the
+        device's rank among its user's devices picks which, so no two devices share a document)."""
+        if self._guests is None:
+            world = self.seed_world()
+            self._guests = {}
+            ranks: dict[int, int] = {}
+            for ordinal, user_index in enumerate(self.device_users):
+                rank = ranks[user_index] = ranks.get(user_index, -1) + 1
+                writer, key = user_name(user_index), f"d{ordinal}"
+                for doc_type in self.grant_types():
+                    doc_id = f"{doc_type.name}.guest.{key}"
+                    targets = {f for g in doc_type.access for f in g.to.fields}
+                    body: dict[str, Any] = {self.spec.type_field: doc_type.name}
+                    body.update({f: self.team(user_index) for f in _fields(doc_type) if f not in targets})
+                    probe = {**body, **{f: writer for f in targets}}
+                    if not world.decide(doc_id, writer, probe, False).accepted:
+                        continue  # this user may not write the type
+                    granted = set(World(self.spec).apply_write(doc_id, "1-probe", probe, False).access)
+                    candidates = [i for i in range(self.users) if i != user_index
+                                  and not {c for _, c, _ in granted} & set(world.grants(user_name(i)))]
+                    if candidates:
+                        guest = user_name(candidates[(rank + 2) % len(candidates)])
+                        self._guests[key] = (doc_id, {**body, **{f: guest for f in targets}}, rank)
+                        break
+        return self._guests
+
+    def guest_channels(self) -> dict[str, set[str]]:
+        if self._guest_channels is None:
+            world = World(self.spec)
+            self._guest_channels = {}
+            for doc_id, body, _ in self.guests().values():
+                for user, channel, _ in world.apply_write(doc_id, "1-probe", body, False).access:
+                    self._guest_channels.setdefault(user, set()).add(channel)
+        return self._guest_channels
+
+    def guest_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """The admin's changes of the guest grants mid-run: (doc id, new body, None to delete it); the
+        grants of devices of even rank are updated (kept), those of odd rank deleted (revoked)."""
+        return [(doc_id, None if rank % 2 else dict(body)) for doc_id, body, rank in self.guests().values()]
+
+    def _foreign(self, user_index: int, held: Mapping[str, Mapping[str, Any] | None],
+                 rng: random.Random) -> Write | None:
+        """A write to another user's seeded document the device holds: in turn an update, a takeover
+        of an immutable owner field, a delete. Seeded documents only: their owners never edit them,
+        so the spec refuses each of these whenever the gateway gets it."""
+        writer = user_name(user_index)
+        writable = {t.name: t for t in self.writable_types()}
+        targets: list[tuple[str, dict[str, Any], DocType, str]] = []
+        for doc_id, body in sorted(held.items()):
+            doc_type = writable.get(doc_id.split(".", 1)[0])
+            if body is None or doc_type is None or ".seed." not in doc_id:
+                continue
+            for rule in doc_type.require:
+                if rule.kind == "user" and len(rule.value.fields) == 1 and writer not in rule.value.expand(body):
+                    clean = {k: v for k, v in body.items() if k not in ("written_at", "device")}
+                    targets.append((doc_id, clean, doc_type, rule.value.fields[0]))
+                    break
+        rng.shuffle(targets)
+        turn = self._foreign_turns
+        for kind in [("update", "takeover", "delete")[(turn + k) % 3] for k in range(3)]:
+            for doc_id, body, doc_type, owner_field in targets:
+                if kind == "takeover" and owner_field not in doc_type.immutable:
+                    continue
+                self._foreign_turns = turn + 1
+                if kind == "delete":
+                    return Write(doc_id, None, True)
+                return Write(doc_id, {**body, owner_field: writer} if kind == "takeover" else body, True)
+        return None
+
+    def _stranded(self, user_index: int, doc_id: str, rng: random.Random) -> Write | None:
+        """A document owned by the user and a second owner, in a channel of an access rule neither
+        holds (None: no type has a single-field user rule and access rule, or no such channel)."""
+        world = self.seed_world()
+        writer = user_name(user_index)
+        for doc_type in sorted(self.writable_types(), key=lambda t: t.name):
+            users = [r for r in doc_type.require if r.kind == "user" and len(r.value.fields) == 1]
+            access = [_SINGLE.match(r.value.text) for r in doc_type.require if r.kind == "access"]
+            if not users or len(access) != 1 or access[0] is None:
+                continue
+            prefix, name, suffix = access[0].groups()
+            lacking = sorted(c for c in self._universe() if c.startswith(prefix) and c.endswith(suffix)
+                             and c not in world.grants(writer))
+            rng.shuffle(lacking)
+            for channel in lacking:
+                partners = [user_name(i) for i in range(self.users)
+                            if user_name(i) != writer and channel not in world.grants(user_name(i))]
+                body = self._fill(doc_type, writer, world.grants(writer), world.user_roles(writer), rng, bad=False)
+                if not partners or body is None:
+                    continue
+                body[name] = channel[len(prefix):len(channel) - len(suffix)]
+                body[users[0].value.fields[0]] = [writer, rng.choice(partners)]
+                return Write(f"{doc_type.name}.{doc_id}", body)
+        return None
+
     def _universe(self) -> set[str]:
         """Every channel some user of the run holds (in any collection, by its bare name)."""
         if self._channels is None:
@@ -343,12 +488,14 @@ class RoutingWorkload:
 
 
 def seed_attempts(workload: RoutingWorkload, results: list[dict[str, Any]],
-                  docs: list[tuple[str, dict[str, Any]]], t: float) -> list[WriteAttempt]:
-    """Write observations for admin writes answered by `_bulk_docs` (one result per document, in order)."""
+                  docs: Sequence[tuple[str, dict[str, Any] | None]], t: float) -> list[WriteAttempt]:
+    """Write observations for admin writes answered by `_bulk_docs` (one result per document, in order;
+    a body None is a deletion)."""
     attempts = []
     for (doc_id, body), result in zip(docs, results, strict=True):
         accepted = "rev" in result and not result.get("error")
-        attempts.append(WriteAttempt(doc_id, None, accepted, body, rev=result.get("rev") if accepted else None,
+        attempts.append(WriteAttempt(doc_id, None, accepted, body, body is None,
+                                     rev=result.get("rev") if accepted else None,
                                      status=None if accepted else int(result.get("status") or 0) or None,
                                      detail="" if accepted else str(result.get("reason", result.get("error"))),
                                      t=t))

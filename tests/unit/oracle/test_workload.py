@@ -94,6 +94,70 @@ def test_deliberate_bad_writes_attack_every_rule_updates_and_types_in_turn(spec:
         assert broken[(rule, True)] > 5, (rule, broken)
 
 
+def test_foreign_writes_on_seeded_documents_are_refused_by_the_spec_whatever_breaks(spec: RoutingSpec) -> None:
+    """Another user's seeded note: updated keeping the owner, taken over (the immutable owner set to the
+    writer, who is in the team) and deleted, in turn; the spec refuses each, naming the rule a mutant drops."""
+    workload = RoutingWorkload(spec, users=10, foreign_write_share=1.0, stranded_seed_share=0.0)
+    world = workload.seed_world()
+    seeds = [w for i in range(10) for w in workload.seed_writes(i, 2, random.Random(i))]
+    for n, seed in enumerate(seeds):
+        assert seed.body is not None
+        world.apply_write(seed.doc_id, f"1-s{n}", seed.body, False)
+    writer = 3  # team 0: holds team 0's notes (and its own)
+    held = {w.doc_id: w.body for w in seeds if w.body is not None and world.sees(
+        user_name(writer), world.current[w.doc_id])}
+    rules = []
+    for _ in range(6):
+        write = workload.write(writer, "d6", random.Random(1), held)
+        assert write is not None and write.bad and ".seed." in write.doc_id
+        assert user_name(writer) not in str(world.live_body(write.doc_id)["owner"])  # another user's
+        decision = world.decide(write.doc_id, user_name(writer), write.body, write.body is None)
+        assert not decision.accepted
+        rules.append((write.body is None, decision.rule))
+    assert rules[:3] == [(False, "note.require_user({owner})"), (False, "note.immutable(owner)"),
+                         (True, "note.require_user({owner})")], rules
+    # Nothing held but the device's own documents: no foreign write.
+    own = {w.doc_id: w.body for w in seeds if w.body is not None and user_name(writer) in str(w.body.get("owner"))}
+    assert all(not w.bad or ".seed." not in w.doc_id
+               for w in (workload.write(writer, "d7", random.Random(k), own) for k in range(20)) if w is not None)
+
+
+def test_stranded_seeds_are_admin_writes_read_only_through_their_owners_user_channels(spec: RoutingSpec) -> None:
+    workload = RoutingWorkload(spec, users=10, stranded_seed_share=1.0)
+    world = workload.seed_world()
+    stranded = [w for i in range(10) for w in workload.seed_writes(i, 2, random.Random(i))
+                if w.body is not None and isinstance(w.body.get("owner"), list)]
+    assert len(stranded) >= 15  # all but the user in both teams
+    for n, write in enumerate(stranded):
+        assert write.body is not None
+        assert world.decide(write.doc_id, None, write.body, False).accepted  # the admin may write it
+        revision = world.apply_write(write.doc_id, f"1-{n}", write.body, False)
+        owners = write.body["owner"]
+        assert len(owners) == 2 and revision.channels >= {f"user.{o}" for o in owners}
+        for owner in owners:  # neither owner is in the note's team: only user.{owner} lets them see it
+            assert f"team.{write.body['team']}" not in world.grants(owner)
+            assert world.why(owner, revision) == f"user.{owner}.channels"
+
+
+def test_guest_grants_one_per_lead_device_half_updated_half_deleted(spec: RoutingSpec) -> None:
+    workload = RoutingWorkload(spec, users=10, device_users=(0, 0, 1, 1, 5, 5, 5))
+    guests = workload.guests()
+    assert sorted(guests) == ["d0", "d1", "d4", "d5", "d6"]  # the leads' devices (users 0 and 5)
+    world = workload.seed_world()
+    members = [body["member"] for _, body, _ in guests.values()]
+    assert len(set(members)) == len(members)
+    for doc_id, body, _ in guests.values():  # a guest from another team: the grant gives it something new
+        assert f"team.{body['team']}" not in world.grants(body["member"])
+        assert world.decide(doc_id, "user-0000" if body["team"] == "0" else "user-0005", body, False).accepted
+    changes = dict(workload.guest_changes())
+    assert [changes[guests[k][0]] is None for k in ("d0", "d1", "d4", "d5", "d6")] == [False, True, False, True, False]
+    # A guest never writes into the team a guest grant gives it (its outcome would race the grant).
+    guest = int(guests["d0"][1]["member"].split("-")[1])
+    rng = random.Random(2)
+    writes = [workload.write(guest, "d9", rng) for _ in range(300)]
+    assert not [w for w in writes if w is not None and w.body is not None and w.body.get("team") == "0"]
+
+
 def test_same_workload_in_every_process(spec: RoutingSpec) -> None:
     first, second = RoutingWorkload(spec, users=10), RoutingWorkload(spec, users=10)
     assert first.grant_docs() == second.grant_docs()
