@@ -63,7 +63,7 @@ from typing import Any
 from rig._collections import qualified, split
 from rig.oracle.expect import World
 from rig.oracle.observations import PrincipalChange, WriteAttempt
-from rig.oracle.routing import PLACEHOLDER, PUBLIC, DocType, RoutingSpec, Template
+from rig.oracle.routing import DEFAULT_COLLECTION, PLACEHOLDER, PUBLIC, DocType, RoutingSpec, Template
 
 _SINGLE = re.compile(r"^([^{}]*)\{([A-Za-z_][A-Za-z0-9_]*)\}([^{}]*)$")
 
@@ -164,6 +164,11 @@ class RoutingWorkload:
             changes.append(PrincipalChange("user", name, tuple(channels), self.roles_of(index)))
         return changes
 
+    def _one_collection(self) -> bool:
+        """Stranded seeds and guest grants are made for a spec in the default collection only (their
+        channel arithmetic is by bare channel name)."""
+        return self.spec.collections == (DEFAULT_COLLECTION,)
+
     def grant_types(self) -> list[DocType]:
         return [t for t in self.spec.types.values() if t.access and not t.roles]
 
@@ -204,7 +209,8 @@ class RoutingWorkload:
         writes = []
         for n in range(count):
             doc_id = f"seed.{user_name(user_index)}.{n}"
-            write = self._stranded(user_index, doc_id, rng) if rng.random() < self.stranded_seed_share else None
+            write = (self._stranded(user_index, doc_id, rng)
+                     if self._one_collection() and rng.random() < self.stranded_seed_share else None)
             write = write or self._fresh(user_index, doc_id, rng, bad=False)
             if write is not None:
                 writes.append(write)
@@ -382,6 +388,8 @@ class RoutingWorkload:
         if self._guests is None:
             world = self.seed_world()
             self._guests = {}
+            if not self._one_collection():
+                return self._guests
             ranks: dict[int, int] = {}
             for ordinal, user_index in enumerate(self.device_users):
                 rank = ranks[user_index] = ranks.get(user_index, -1) + 1
@@ -426,7 +434,7 @@ class RoutingWorkload:
         writable = {t.name: t for t in self.writable_types()}
         targets: list[tuple[str, dict[str, Any], DocType, str]] = []
         for doc_id, body in sorted(held.items()):
-            doc_type = writable.get(doc_id.split(".", 1)[0])
+            doc_type = writable.get(type_of(doc_id))
             if body is None or doc_type is None or ".seed." not in doc_id:
                 continue
             for rule in doc_type.require:
