@@ -65,6 +65,33 @@ class SyncSession:
         if frames:
             self.transport.send(frames)
 
+    # Step API: for a driver that runs many sessions on one event loop (rig.device.loop) instead of
+    # one blocking `run()` per thread. Same handling as `run()`; no timeout, the driver owns the clock.
+    def begin(self) -> None:
+        """Start replicating (send the first requests)."""
+        with self._lock:
+            self.replicator.start()
+            self._flush()
+
+    def pump(self, frames: list[bytes]) -> bool:
+        """Handle frames the transport received (none: just the timers), flush; True once finished.
+        Raises what `run()` raises for a stop error reply."""
+        replicator = self.replicator
+        with self._lock:
+            for frame in frames:
+                if replicator.finished:
+                    break
+                self._handle(frame)
+            replicator.tick()
+            self._flush()
+        return replicator.finished
+
+    def request_stop(self) -> None:
+        """Ask a continuous replication to finish (checkpoint, then done)."""
+        with self._lock:
+            self.replicator.stop()
+            self._flush()
+
     def _handle(self, frame: bytes) -> None:
         replicator = self.replicator
         for event in self.blip.receive_frame(frame):

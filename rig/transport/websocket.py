@@ -322,6 +322,33 @@ class WebSocketTransport:
             self._abort(message)
             raise HeartbeatTimeout(message)
 
+    def read_available(self) -> list[bytes] | None:
+        """For an event loop that saw the socket readable: one non-blocking read, then every message
+        complete so far ([] when the read brought only part of one); None once the connection ended.
+        No heartbeat here: the loop's own timers would have to run it."""
+        if not self._inbox and self._finished():
+            return None
+        with self._read_lock:
+            try:
+                data = self._sock.recv(READ_SIZE)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                return self.take_buffered()
+            except OSError as exc:
+                if not self._finished():
+                    self._on_eof(f"connection lost: {exc}")
+                return self.take_buffered() or None
+            if not data:
+                self._on_eof("the stream ended without a close frame")
+                return self.take_buffered() or None
+            if self.heartbeat is not None:
+                self.heartbeat.received(time.monotonic())
+            self._absorb(data)
+        return self.take_buffered()
+
+    def fileno(self) -> int:
+        """The socket's descriptor (for a selector); -1 once closed."""
+        return self._sock.fileno()
+
     def take_buffered(self) -> list[bytes]:
         """Every message already received and decoded, without waiting (the driver handles them all
         before it flushes its answers)."""
