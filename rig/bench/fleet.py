@@ -16,6 +16,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +82,27 @@ def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_f
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
     period = 1.0 / writes_per_s
-    for i, device in enumerate(devices):
-        channel = f"{prefix}-team-{i // 10}"
+
+    def writer(device: VirtualDevice, channel: str) -> Callable[[float], None]:
+        user = device.credentials.username
         counter = itertools.count()
 
-        def write(device: VirtualDevice = device, channel: str = channel, counter: itertools.count[int] = counter,
-                  ) -> None:
+        def write(due: float) -> None:
             if stop.is_set():
                 return
-            user = device.credentials.username
             device.store.put(f"{user}.{next(counter)}", {"owner": user, "channels": [channel], "text": _TEXT,
                                                          "written_at": time.time()})
             device.local_changed()
-            loop.call_at(time.monotonic() + period, write)
-        # Spread over one period, as independent writer threads drift apart.
-        loop.call_at(writes_from + period * (1 + i / len(devices)), write)
+            # On a fixed grid (the next due time, not now + period): a late loop must not let a
+            # user's two devices drift apart, or their writes of the same IDs stop conflicting.
+            loop.call_at(due + period, partial(write, due + period))
+        return write
+
+    for i, device in enumerate(devices):
+        # A user's two devices (2u, 2u+1) write their same IDs at the same instants, as the threads
+        # started together do; users spread over one period.
+        first = writes_from + period * (1 + (i // 2) * 2 / len(devices))
+        loop.call_at(first, partial(writer(device, f"{prefix}-team-{i // 10}"), first))
 
     def serve() -> None:
         loop.run_until(float("inf"), done=stop.is_set)
