@@ -11,16 +11,19 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rig.bench.cpu import sample
 from rig.bench.observe import DeviceCounts, SaturationWatch, gateway_counts, replication_shape
 from rig.device import Credentials, VirtualDevice
+from rig.device.loop import DeviceLoop
 from rig.device.measure import percentile
 from rig.gateway import AdminClient, DatabaseSpec, LocalGateway
 from rig.gateway.build import binary_version
@@ -68,8 +71,50 @@ def _write(device: VirtualDevice, channel: str, stop: threading.Event, writes_pe
         k += 1
 
 
+def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_from: float, writes_per_s: float,
+                prefix: str, errors: list[str]) -> threading.Thread:
+    """`--driver loop`: every device's replication and writes on one selector loop (rig.device.loop), on
+    one thread; the caller's thread only samples. Connects every device before it returns."""
+    loop = DeviceLoop(errors=errors)
+    for device in devices:
+        try:
+            loop.connect(device, continuous=True)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    period = 1.0 / writes_per_s
+
+    def writer(device: VirtualDevice, channel: str) -> Callable[[float], None]:
+        user = device.credentials.username
+        counter = itertools.count()
+
+        def write(due: float) -> None:
+            if stop.is_set():
+                return
+            device.store.put(f"{user}.{next(counter)}", {"owner": user, "channels": [channel], "text": _TEXT,
+                                                         "written_at": time.time()})
+            device.local_changed()
+            # On a fixed grid (the next due time, not now + period): a late loop must not let a
+            # user's two devices drift apart, or their writes of the same IDs stop conflicting.
+            loop.call_at(due + period, partial(write, due + period))
+        return write
+
+    for i, device in enumerate(devices):
+        # A user's two devices (2u, 2u+1) write their same IDs at the same instants, as the threads
+        # started together do; users spread over one period.
+        first = writes_from + period * (1 + (i // 2) * 2 / len(devices))
+        loop.call_at(first, partial(writer(device, f"{prefix}-team-{i // 10}"), first))
+
+    def serve() -> None:
+        loop.run_until(float("inf"), done=stop.is_set)
+        loop.stop()
+
+    thread = threading.Thread(target=serve, name="device-loop", daemon=True)
+    thread.start()
+    return thread
+
+
 def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, seconds: float,
-              writes_per_s: float, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+              writes_per_s: float, progress: Callable[[str], None], driver: str = "threads") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     pid = gateway.pid
     assert pid is not None
@@ -79,17 +124,22 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
         devices = _devices(gateway, admin, db, n, per_user=2, team_size=5, prefix=f"s{n}")
         stop = threading.Event()
         errors: list[str] = []
-        threads = [threading.Thread(target=_replicate, args=(d, stop, seconds + 60, errors), daemon=True)
-                   for d in devices]
-        for thread in threads:
-            thread.start()
+        if driver == "loop":
+            threads = [_loop_fleet(devices, stop, writes_from=time.monotonic() + 1.0, writes_per_s=writes_per_s,
+                                   prefix=f"s{n}", errors=errors)]
+        else:
+            threads = [threading.Thread(target=_replicate, args=(d, stop, seconds + 60, errors), daemon=True)
+                       for d in devices]
+            for thread in threads:
+                thread.start()
         time.sleep(1.0)
         counters = gateway_counts(admin, db)
         seen = _live_counts(devices)
         watch = SaturationWatch().start()
         before = sample(pid)
-        writers = [threading.Thread(target=_write, args=(d, f"s{n}-team-{i // 10}", stop, writes_per_s), daemon=True)
-                   for i, d in enumerate(devices)]
+        writers = [] if driver == "loop" else [
+            threading.Thread(target=_write, args=(d, f"s{n}-team-{i // 10}", stop, writes_per_s), daemon=True)
+            for i, d in enumerate(devices)]
         for thread in writers:
             thread.start()
         time.sleep(seconds)
@@ -224,7 +274,8 @@ def memory(gateway: LocalGateway, admin: AdminClient, count: int, docs: int,
 def run(binary: Path, run_dir: Path, *, counts: list[int], seconds: float, writes_per_s: float,
         storm: int, storm_concurrency: int, memory_devices: int,
         progress: Callable[[str], None] = print,
-        parts: set[str] | frozenset[str] = frozenset({"sustained", "storm", "memory"})) -> dict[str, Any]:
+        parts: set[str] | frozenset[str] = frozenset({"sustained", "storm", "memory"}),
+        driver: str = "threads") -> dict[str, Any]:
     with LocalGateway(binary, run_dir / "gateway", databases=[DatabaseSpec("boot")], log_level="warn") as gateway:
         admin = AdminClient(gateway.admin_url, gateway.metrics_url)
         result: dict[str, Any] = {
@@ -233,7 +284,7 @@ def run(binary: Path, run_dir: Path, *, counts: list[int], seconds: float, write
         }
         if "sustained" in parts:
             result["sustained"] = sustained(gateway, admin, counts, seconds=seconds, writes_per_s=writes_per_s,
-                                            progress=progress)
+                                            progress=progress, driver=driver)
         if "storm" in parts:
             result["wake_storm"] = wake_storm(gateway, admin, storm, concurrency=storm_concurrency,
                                               progress=progress)

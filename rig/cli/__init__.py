@@ -36,7 +36,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
-    if words[:1] in (["run"], ["worker"]):
+    if words[:1] in (["run"], ["worker"]) or (words[:2] == ["bench", "fleet"] and "--gevent" in words):
         import rig.load._early  # noqa: F401  (gevent's patching first, before httpx loads ssl)
     parser = _parser()
     args = parser.parse_args(argv)

@@ -40,6 +40,11 @@ def register(commands: Any) -> None:
     fleet.add_argument("--version", default=DEFAULT_VERSION, choices=list(RELEASES))
     fleet.add_argument("--binary", type=Path)
     fleet.add_argument("--out", type=Path)
+    fleet.add_argument("--gevent", action="store_true",
+                       help="run the devices as `rig run` does: gevent-patched, greenlets instead of OS threads")
+    fleet.add_argument("--driver", choices=["threads", "loop"], default="threads",
+                       help="sustained part: a thread (greenlet with --gevent) per replication and per writer, or "
+                            "every device on one selector loop (rig.device.loop)")
     fleet.set_defaults(handler=_fleet)
 
     soak = sub.add_parser("soak", help="a long steady run below saturation: memory growth and lost documents")
@@ -115,7 +120,9 @@ def _fleet(args: argparse.Namespace) -> int:
     counts = [int(c) for c in args.counts.split(",") if c]
     result = fleet.run(binary, runs_dir() / "bench" / f"fleet-{stamp}", counts=counts, seconds=args.seconds,
                        writes_per_s=args.writes_per_s, storm=args.storm, storm_concurrency=args.storm_concurrency,
-                       memory_devices=args.memory_devices, parts=_parts(args.parts))
+                       memory_devices=args.memory_devices, parts=_parts(args.parts), driver=args.driver)
+    result["driver"] = args.driver if args.driver == "loop" or not args.gevent else "gevent"
+    result["gevent"] = bool(args.gevent)
     out = args.out or runs_dir() / "bench" / f"fleet-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

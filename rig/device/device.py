@@ -93,21 +93,27 @@ class VirtualDevice:
 
         `on_connected` is called once the WebSocket is open (Couchbase Lite resets its retry count there).
         """
+        self.session = self.open_session(push=push, pull=pull, continuous=continuous, observer=observer)
+        if on_connected is not None:
+            on_connected()
+        try:
+            return self.session.run(timeout=timeout, stop=stop)
+        finally:
+            self.session = None
+
+    def open_session(self, *, push: bool = True, pull: bool = True, continuous: bool = False,
+                     observer: Observer | None = None) -> SyncSession:
+        """Connect and return the replication, not started: `sync()` runs it on this thread, an event
+        loop (rig.device.loop) drives it with `begin()`/`pump()`."""
         release = self.release
         subprotocols = self.subprotocols or release.subprotocols(push=push, pull=pull)
         transport = WebSocketTransport.connect(self.url, subprotocols=subprotocols,
                                                auth=self.credentials.auth(), timeout=self.connect_timeout,
                                                connect_to=self.via, heartbeat=self.heartbeat)
-        if on_connected is not None:
-            on_connected()
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
                                   channels=self.channels, checkpoint_interval=self.checkpoint_interval,
                                   release=release, database_uuid=self.device_uuid, collections=self.collections)
-        self.session = SyncSession(transport, self.store, config, observer=observer)
-        try:
-            return self.session.run(timeout=timeout, stop=stop)
-        finally:
-            self.session = None
+        return SyncSession(transport, self.store, config, observer=observer)
 
     def local_changed(self) -> None:
         """Tell a running continuous replication that the app saved something."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,33 @@ class Arrival:
     """`awake`: arrived while the app ran (foreground replication); `after_wake`: pulled by a background wake."""
     cbl: str = ""
     """The Couchbase Lite release of the device it arrived on."""
+
+
+_WRITTEN_AT = b'"written_at"'
+_VALUE_AFTER_KEY = re.compile(rb'\s*:\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)\s*[,}]')
+
+
+def written_at(body: bytes) -> float | None:
+    """The top-level ``written_at`` (Unix seconds, a number) of a pulled JSON body; None without one.
+
+    Called for every document a device pulls during `rig run`, so the usual case is read without
+    parsing the body: an object naming the key once, with no ``{`` before it (so not nested) and
+    no backslash right before it (so not inside a string, where JSON escapes quotes), followed by a
+    number. Anything else is parsed with json, so the answer is always the top-level key's.
+    """
+    at = body.find(_WRITTEN_AT)
+    if at < 0:
+        return None
+    if body[:1] == b"{" and body.find(b"{", 1, at) < 0 and body[at - 1] != 0x5C \
+            and body.find(_WRITTEN_AT, at + len(_WRITTEN_AT)) < 0:
+        match = _VALUE_AFTER_KEY.match(body, at + len(_WRITTEN_AT))
+        if match is not None:
+            return float(match.group(1))
+    try:
+        value = json.loads(body).get("written_at")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def release_order(names: Any) -> list[str]:

@@ -7,7 +7,6 @@ the lifecycle can cut them when the budget runs out.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import random
@@ -30,7 +29,7 @@ from rig.device.lifecycle import (
     Trigger,
     WakeRecord,
 )
-from rig.device.measure import Arrival, Measurements, WakeMeasurement
+from rig.device.measure import Arrival, Measurements, WakeMeasurement, written_at
 from rig.device.profile import DeviceProfile
 from rig.replicator import EventKind, ReplicationEvent
 from rig.replicator.link import Observer
@@ -189,8 +188,8 @@ class DeviceRunner:
             if event.kind is EventKind.PUSHED:
                 self.acknowledged.append((qualified(event.collection, event.doc_id), event.rev))
             if event.kind is EventKind.PULLED and b'"written_at"' in event.body:
-                written = json.loads(event.body).get("written_at")
-                if isinstance(written, int | float):
+                written = written_at(event.body)
+                if written is not None:
                     phase = "awake" if self.lifecycle.state in (AppState.FOREGROUND, AppState.BACKGROUND) \
                         else "after_wake"
                     self.measurements.add_arrival(Arrival(event.doc_id, self.device.name,

@@ -20,6 +20,9 @@ _POLL_S = 0.25
 
 
 class ByteTransport(Protocol):
+    """What the driver needs; a transport may also offer `take_buffered() -> list[bytes]` (every message
+    already received, without waiting), which the driver then handles before it flushes."""
+
     def send(self, messages: list[bytes]) -> None: ...
 
     def recv(self, timeout: float | None = None) -> bytes | None: ...
@@ -62,6 +65,42 @@ class SyncSession:
         if frames:
             self.transport.send(frames)
 
+    # Step API: for a driver that runs many sessions on one event loop (rig.device.loop) instead of
+    # one blocking `run()` per thread. Same handling as `run()`; no timeout, the driver owns the clock.
+    def begin(self) -> None:
+        """Start replicating (send the first requests)."""
+        with self._lock:
+            self.replicator.start()
+            self._flush()
+
+    def pump(self, frames: list[bytes]) -> bool:
+        """Handle frames the transport received (none: just the timers), flush; True once finished.
+        Raises what `run()` raises for a stop error reply."""
+        replicator = self.replicator
+        with self._lock:
+            for frame in frames:
+                if replicator.finished:
+                    break
+                self._handle(frame)
+            replicator.tick()
+            self._flush()
+        return replicator.finished
+
+    def request_stop(self) -> None:
+        """Ask a continuous replication to finish (checkpoint, then done)."""
+        with self._lock:
+            self.replicator.stop()
+            self._flush()
+
+    def _handle(self, frame: bytes) -> None:
+        replicator = self.replicator
+        for event in self.blip.receive_frame(frame):
+            if not isinstance(event, Request):
+                stop_error = stopping_error(self.blip.answered(event), event)
+                if stop_error is not None:
+                    raise stop_error
+            replicator.handle(event)
+
     def local_changed(self) -> None:
         with self._lock:
             self.replicator.local_changed()
@@ -77,6 +116,7 @@ class SyncSession:
         closing with 4001) when the gateway answered a request with a BLIP error 503.
         """
         replicator = self.replicator
+        take_buffered: Callable[[], list[bytes]] | None = getattr(self.transport, "take_buffered", None)
         deadline = None if timeout is None else self._clock() + timeout
         try:
             with self._lock:
@@ -106,12 +146,14 @@ class SyncSession:
                                            code=1006 if code is None else code)
                 with self._lock:
                     if frame:
-                        for event in self.blip.receive_frame(frame):
-                            if not isinstance(event, Request):
-                                stop_error = stopping_error(self.blip.answered(event), event)
-                                if stop_error is not None:
-                                    raise stop_error
-                            replicator.handle(event)
+                        self._handle(frame)
+                        # Everything the last read brought, before one tick and one flush: fewer,
+                        # larger writes and one pass of the replicator's timers per read, not per message.
+                        if take_buffered is not None:
+                            for more in take_buffered():
+                                if self.replicator.finished:  # (a handler may finish it)
+                                    break
+                                self._handle(more)
                     replicator.tick()
                     self._flush()
         except RemoteUnavailable as exc:

@@ -47,8 +47,8 @@ def normalize_collection(keyspace: str) -> str:
 class Document:
     """The current revision of one document, and what the server is known to have."""
 
-    __slots__ = ("body", "deleted", "doc_id", "history", "local_seq", "remote_rev", "rev", "stalled_rev",
-                 "vector")
+    __slots__ = ("_remote_rev", "_stalled_rev", "_watch", "body", "deleted", "doc_id", "history", "local_seq",
+                 "rev", "vector")
 
     def __init__(self, doc_id: str, rev: str, history: tuple[str, ...], body: bytes, deleted: bool,
                  remote_rev: str | None, local_seq: int, vector: VersionVector | None = None) -> None:
@@ -58,19 +58,42 @@ class Document:
         """Ancestors of `rev`, newest first."""
         self.body = body
         self.deleted = deleted
-        self.remote_rev = remote_rev
-        """The newest revision of this document the server is known to hold."""
+        self._remote_rev = remote_rev
         self.local_seq = local_seq
         """Local sequence of the last local change; pending while rev != remote_rev."""
-        self.stalled_rev: str | None = None
-        """A revision the server refused (409 conflict or 403 rejection): not pushed again.
-        A new local edit or a pull that resolves the conflict makes a new revision."""
+        self._stalled_rev: str | None = None
         self.vector = vector
         """Version-vector databases: the document's HLV (`rev` is its current version)."""
+        self._watch: set[str] | None = None
+        """The owning store's set of documents that may be pending (see LocalStore.pending)."""
+
+    @property
+    def remote_rev(self) -> str | None:
+        """The newest revision of this document the server is known to hold."""
+        return self._remote_rev
+
+    @remote_rev.setter
+    def remote_rev(self, rev: str | None) -> None:
+        # The push code and tests change this in place: the store's pending index must hear of it.
+        self._remote_rev = rev
+        if self._watch is not None:
+            self._watch.add(self.doc_id)
+
+    @property
+    def stalled_rev(self) -> str | None:
+        """A revision the server refused (409 conflict or 403 rejection): not pushed again.
+        A new local edit or a pull that resolves the conflict makes a new revision."""
+        return self._stalled_rev
+
+    @stalled_rev.setter
+    def stalled_rev(self, rev: str | None) -> None:
+        self._stalled_rev = rev
+        if self._watch is not None:
+            self._watch.add(self.doc_id)
 
     @property
     def pending(self) -> bool:
-        return self.rev != self.remote_rev
+        return self.rev != self._remote_rev
 
     def properties(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.body) if self.body else {}
@@ -81,6 +104,31 @@ class Document:
             return {}
         stubs: dict[str, dict[str, Any]] = self.properties().get("_attachments") or {}
         return stubs
+
+
+def _by_local_seq(doc: Document) -> int:
+    return doc.local_seq
+
+
+class _WatchedDocs(dict[str, Document]):
+    """The store's documents, remembering which ones may be pending (a document stored, or one whose
+    `remote_rev`/`stalled_rev` changed in place)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maybe_pending: set[str] = set()
+
+    def __setitem__(self, doc_id: str, doc: Document) -> None:
+        doc._watch = self.maybe_pending
+        self.maybe_pending.add(doc_id)
+        super().__setitem__(doc_id, doc)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - not used by the store
+        for doc_id, doc in dict(*args, **kwargs).items():
+            self[doc_id] = doc
+
+    def setdefault(self, doc_id: str, default: Document | None = None) -> Document:  # pragma: no cover
+        raise NotImplementedError("assign LocalStore.docs[doc_id] instead")
 
 
 class InsertOutcome(Enum):
@@ -105,7 +153,7 @@ class LocalStore:
         self.source_id = source_id or new_source_id(os.urandom(16))
         """This database's ID in version vectors (Couchbase Lite: 16 random bytes, base64)."""
         self.clock = clock or HybridClock()
-        self.docs: dict[str, Document] = {}
+        self.docs: dict[str, Document] = _WatchedDocs()
         self.blobs: dict[str, bytes] = {}
         self.checkpoints: dict[str, dict[str, Any]] = {}
         self._seq = 0
@@ -199,9 +247,25 @@ class LocalStore:
 
     # Replication -----------------------------------------------------------------------------
     def pending(self) -> list[Document]:
-        """Documents to push: the server lacks their current revision and has not refused it."""
-        return sorted((d for d in self.docs.values() if d.pending and d.stalled_rev != d.rev),
-                      key=lambda d: d.local_seq)
+        """Documents to push: the server lacks their current revision and has not refused it.
+
+        Looked at on every proposal and checkpoint, so not a scan of every document: the store keeps
+        the IDs of documents that may be pending (every document stored or changed since the last
+        look) and drops those found not pending. A document leaves the set only while neither
+        pending nor pushable, and every way back (a new revision stored, `remote_rev` or
+        `stalled_rev` changed) puts it back."""
+        docs = self.docs
+        assert isinstance(docs, _WatchedDocs), "LocalStore.docs must stay the store's own mapping"
+        maybe = docs.maybe_pending
+        out = []
+        for doc_id in list(maybe):
+            doc = docs.get(doc_id)
+            if doc is not None and doc.rev != doc._remote_rev and doc._stalled_rev != doc.rev:
+                out.append(doc)
+            else:
+                maybe.discard(doc_id)
+        out.sort(key=_by_local_seq)
+        return out
 
     def known_revs(self, doc_id: str, limit: int = 10) -> list[str]:
         """What a `changes` reply lists for a wanted revision: rev trees, the current revision and its

@@ -61,9 +61,14 @@ def pair() -> Iterator[tuple[WebSocketTransport, Peer]]:
 class CountingSocket(socket.socket):
     writes: list[int]
 
-    def sendall(self, data: object, flags: int = 0) -> None:
+    # The transport's socket is non-blocking: it writes with send() (and waits only when the
+    # kernel's buffer is full), so each send() is one write system call.
+    def send(self, data: object, flags: int = 0) -> int:
         self.writes.append(len(data))  # type: ignore[arg-type]
-        super().sendall(data, flags)  # type: ignore[arg-type]
+        return super().send(data, flags)  # type: ignore[arg-type]
+
+    def sendall(self, data: object, flags: int = 0) -> None:
+        raise AssertionError("the transport writes with send() on a non-blocking socket")
 
 
 def test_a_batch_is_one_write_and_arrives_as_separate_binary_messages() -> None:
@@ -156,3 +161,18 @@ def test_close_without_an_answer_gives_up_after_the_grace_period(
     closes = [e for e in peer.events() if isinstance(e, CloseConnection)]
     assert [e.code for e in closes] == [4000]
     assert len(closes[0].reason or "") == 123
+
+
+def test_a_write_the_peer_never_reads_times_out_after_the_connect_timeout() -> None:
+    # The socket is non-blocking after the handshake: a full send buffer is waited out with poll,
+    # bounded by the connect timeout, and then the connection is unusable (part of a frame may be out).
+    ours, theirs = socket.socketpair()
+    transport = WebSocketTransport(ours, subprotocol="x", correlation_id=None, io_timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"timed out after 0\.3s"):
+        transport.send([b"x" * 8_000_000])  # far more than a socketpair buffers
+    assert 0.25 <= time.monotonic() - started < 3
+    assert transport.closed
+    with pytest.raises(ConnectionClosed):
+        transport.send([b"more"])
+    theirs.close()

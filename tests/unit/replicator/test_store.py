@@ -127,3 +127,31 @@ def test_purge_and_stalled_revisions_are_not_pushed() -> None:
     assert store.purge("a")
     assert store.get("a") is None
     assert not store.purge("a")
+
+
+def test_pending_looks_only_at_documents_that_may_be_pending() -> None:
+    # pending() runs on every proposal: it must not scan every document, and must still see every
+    # way a document becomes pushable again (an edit, a pull, remote_rev or stalled_rev changed in place).
+    store = LocalStore()
+    for i in range(1000):
+        doc = store.put(f"d{i}", {"i": i})
+        store.mark_pushed(doc.doc_id, doc.rev)
+    assert store.pending() == []
+    assert store.docs.maybe_pending == set()  # type: ignore[attr-defined]
+    edited = store.put("d7", {"i": 70})
+    assert store.pending() == [edited]
+    store.mark_pushed("d7", edited.rev)
+    assert store.pending() == []
+    pushed = store.get("d7")
+    assert pushed is not None
+    pushed.remote_rev = pushed.history[0]  # the reply to its push never arrived
+    assert store.pending() == [pushed]
+    pushed.stalled_rev = pushed.rev
+    assert store.pending() == []
+    pushed.stalled_rev = None
+    assert store.pending() == [pushed]
+    assert store.insert_remote("d9", "2-zz", (store.get("d9").rev,), b"{}", False) is InsertOutcome.INSERTED  # type: ignore[union-attr]
+    assert store.pending() == [pushed]  # a pulled revision is held by the server: not pending
+    ordered = [store.put(f"d{i}", {"i": -i}) for i in (500, 3)]
+    assert [d.doc_id for d in store.pending()] == ["d7", "d500", "d3"]  # local sequence order
+    assert ordered[0].local_seq < ordered[1].local_seq

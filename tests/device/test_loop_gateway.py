@@ -1,0 +1,75 @@
+"""rig.device.loop: many devices' continuous replications on one selector loop, against the real gateway."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from rig.device import Credentials, VirtualDevice
+from rig.device.loop import DeviceLoop
+from rig.gateway import AdminClient, DatabaseSpec
+from rig.gateway.base import GatewayController
+
+pytestmark = [pytest.mark.gateway]
+
+
+def test_one_loop_carries_every_device_both_ways_and_stops_cleanly(gateway: GatewayController,
+                                                                    admin: AdminClient) -> None:
+    db = f"loop_{uuid.uuid4().hex[:8]}"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    admin.put_user(db, "team", password="team-pw", admin_channels=["team"])
+    url = f"{gateway.public_url}/{db}"
+    devices = [VirtualDevice(url, Credentials("team", session=admin.create_session(db, "team"))) for _ in range(6)]
+    loop = DeviceLoop()
+    for device in devices:
+        loop.connect(device, continuous=True)
+    assert loop.active == 6
+    start = time.monotonic()
+    for i, device in enumerate(devices):
+        def write(device: VirtualDevice = device, i: int = i) -> None:
+            device.store.put(f"doc-{i}", {"channels": ["team"], "by": i})
+            device.local_changed()
+        loop.call_at(start + 0.2 + 0.05 * i, write)
+
+    def everyone_has_everything() -> bool:
+        return all(device.store.get(f"doc-{i}") is not None for device in devices for i in range(6))
+
+    threads_before = threading.active_count()
+    loop.run_until(start + 60, done=everyone_has_everything)
+    assert everyone_has_everything(), [sorted(d.store.docs) for d in devices]
+    assert threading.active_count() == threads_before  # no thread per replication
+    assert all(not doc.pending for device in devices for doc in device.store.docs.values())
+    loop.stop()
+    assert loop.errors == []
+    assert loop.active == 0 and all(device.session is None for device in devices)
+
+
+def test_the_bench_loop_writes_for_every_device_on_its_own_schedule(gateway: GatewayController,
+                                                                     admin: AdminClient) -> None:
+    # `rig bench fleet --driver loop`: each device writes its own user's IDs at the set rate (a
+    # late-bound closure once made the last device write for everyone: no conflicts, a cheaper workload).
+    from rig.bench.fleet import _loop_fleet
+
+    db = f"loopw_{uuid.uuid4().hex[:8]}"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    url = f"{gateway.public_url}/{db}"
+    devices = []
+    for user in ("w-0", "w-1"):
+        admin.put_user(db, user, password=f"{user}-pw", admin_channels=[user, "w-team-0"])
+        devices += [VirtualDevice(url, Credentials(user, session=admin.create_session(db, user))) for _ in range(2)]
+    stop = threading.Event()
+    errors: list[str] = []
+    thread = _loop_fleet(devices, stop, writes_from=time.monotonic(), writes_per_s=10, prefix="w", errors=errors)
+    time.sleep(2.0)
+    stop.set()
+    thread.join(20)
+    assert not thread.is_alive() and errors == []
+    for device in devices:
+        user = device.credentials.username
+        own = [doc_id for doc_id in device.store.docs if doc_id.startswith(f"{user}.")]
+        assert 8 <= len(own) <= 25, (user, sorted(own))
+        other = "w-1" if user == "w-0" else "w-0"
+        assert any(doc_id.startswith(f"{other}.") for doc_id in device.store.docs)  # pulled the team's
