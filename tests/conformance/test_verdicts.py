@@ -27,6 +27,7 @@ STDERR = "\n--- stderr ---\n"
 GRANT_ON_DELETE = '''    if (live) {
       access(expand(doc, "{member}"), all(doc, ["team.{team}"]));
     }'''
+NOTE_CHANNELS = '    channel(all(src, ["user.{owner}", "team.{team}"]));\n'
 
 
 def rendered() -> str:
@@ -116,6 +117,25 @@ def test_rig_conform_never_hides_a_failing_spec_checked_variant(tmp_path: Path) 
     assert rows == {"test_case[revocation_while_asleep]": "FAILED",
                     "test_case_against_the_gateway_view[revocation_while_asleep]": "PASSED"}, output
     assert "revocation_not_applied" in output and "rule=membership.access " in output
+    assert "VERDICT main: FAIL" in output
+    assert_counts_match_pytest(output, tmp_path / "out" / "main" / "pytest.log")
+
+
+@pytest.mark.slow
+def test_rig_conform_an_expiring_note_is_the_gateway_s_own_deletion_the_gateway_view_passes(tmp_path: Path) -> None:
+    """A function that gives every note an expiry in the past (docs/conformance.md, "A fault only the gateway
+    view catches"): the gateway expires each note at once and imports the expiry as a tombstone of its own,
+    which it routes and delivers consistently, so the gateway-view variant passes; the spec-checked variant
+    fails (bob misses the team's notes). Pins that expiry is no candidate for a gateway-view-only fault."""
+    source = rendered()
+    assert NOTE_CHANNELS in source
+    expiring = write(tmp_path, "expiring.js", source.replace(
+        NOTE_CHANNELS, NOTE_CHANNELS + '    expiry("2001-01-01T00:00:00Z");\n', 1))
+    code, output, rows = conform(tmp_path, expiring, "-k", "revocation_while_asleep", "--workers", "2")
+    assert code == 1, output
+    assert rows == {"test_case[revocation_while_asleep]": "FAILED",
+                    "test_case_against_the_gateway_view[revocation_while_asleep]": "PASSED"}, output
+    assert re.search(r"miss: n-red-0@\S+ user=bob .*rule=note\.channels via membership\.access", output), output
     assert "VERDICT main: FAIL" in output
     assert_counts_match_pytest(output, tmp_path / "out" / "main" / "pytest.log")
 
