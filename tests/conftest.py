@@ -9,8 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rig.gateway import AdminClient, DatabaseSpec, GatewayController, LocalGateway
+
+# Property tests judge results, never time: on a shared 2-core CI machine input generation can be
+# slow (a health check failed CI once), so no deadline and no too-slow check for the whole suite.
+settings.register_profile("rig", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("rig")
 
 # Test folders whose `gateway` runs on every backend: each test there runs once per
 # backend ([local], [docker]); everywhere else `gateway` is the local one.

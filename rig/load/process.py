@@ -151,7 +151,9 @@ class LoadProcess:
         """Part way through the load phase, the admin changes the guest grants (one process does it)."""
         while self.started_at is None:
             time.sleep(0.1)
-        time.sleep(max(0.0, self.started_at + at * self.scenario.duration_s - time.time()))
+        # The run's duration (`--duration` overrides the scenario file's): a change timed by the file's
+        # could land in the final sync, where a revocation the devices have not pulled yet is a finding.
+        time.sleep(max(0.0, self.started_at + at * self.config.duration_s - time.time()))
         if self.workload is not None and self.observations is not None:
             accepted = change_guest_grants(self.admin, self.workload, self.config.database, self.observations)
             print(f"routing: the admin changed {accepted} guest grants mid-run", flush=True)
