@@ -105,8 +105,12 @@ def test_a_loop_attempt_retries_on_couchbase_lites_schedule_and_a_cut_ends_it() 
     failures: list[str] = []
     retries: list[int] = []
     done: list[tuple[bool, int, int, int]] = []
-    hooks = SyncHooks(connected=lambda: None, failed=lambda exc: (failures.append(type(exc).__name__), next(waits))[1],
-                      retrying=lambda: retries.append(1), done=lambda *result: done.append(result))
+    def failed(exc: BaseException) -> float:
+        failures.append(type(exc).__name__)
+        return next(waits)
+
+    hooks = SyncHooks(connected=lambda: None, failed=failed, retrying=lambda: retries.append(1),
+                      done=lambda *result: done.append(result))
     loop = DeviceLoop()
     loop.start()
     attempt = LoopSync(loop, device, hooks, continuous=True, budget=None, observer=None)

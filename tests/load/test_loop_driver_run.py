@@ -46,10 +46,13 @@ def test_teams_routing_on_the_loop_has_no_findings(tmp_path: Path, sg_binary: Pa
     scenario.write_text('fleet = "demo"\nusers = 10\ndevices_per_user = 3\ntime_scale = 60.0\nduration_s = 15\n'
                         'ramp_per_s = 100\nteam_size = 5\ndriver = "loop"\n\n[workload]\ndocs_per_user = 2\n\n'
                         '[routing]\nspec = "teams"\nbad_write_share = 0.1\nsnapshot_every_s = 5\n')
-    result, summary = _run(tmp_path, sg_binary, str(scenario))
+    result, summary = _run(tmp_path, sg_binary, str(scenario), "--workers", "2")  # a loop in each worker
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     oracle = summary["oracle"]
-    assert summary["driver"] == "loop"
+    assert summary["driver"] == "loop" and summary["processes"] == 2
+    for index in range(2):
+        worker = json.loads((tmp_path / "run" / f"worker-{index}.json").read_text())
+        assert worker["driver"] == "loop" and worker["devices"] > 0 and worker["loop_errors"] == []
     assert oracle["findings"] == 0, oracle["examples"]
     assert oracle["writes"] > 20 and oracle["writes_refused"] == oracle["writes_the_spec_rejects"] > 0
     assert oracle["snapshots_final"] == 30
