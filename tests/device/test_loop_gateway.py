@@ -124,3 +124,35 @@ def test_a_loop_attempt_retries_on_couchbase_lites_schedule_and_a_cut_ends_it() 
     assert failures[:3] == ["ConnectError"] * 3 and len(retries) >= 2
     assert done == [(False, 0, 0, len(retries))]
     assert loop.errors == []
+
+
+def test_a_cut_on_the_loop_kills_the_replication_mid_flight(gateway: GatewayController, admin: AdminClient) -> None:
+    # What the lifecycle's budget timer does to an overrunning wake (CutSync): the connection goes at once.
+    from rig.device.loop_sync import LoopSync, SyncHooks
+
+    db = f"loopcut_{uuid.uuid4().hex[:8]}"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    admin.put_user(db, "cut", password="cut-pw", admin_channels=["cut"])
+    admin.bulk_docs(db, [{"_id": f"bulk-{i}", "channels": ["cut"], "text": "x" * 800} for i in range(4000)])
+    admin.wait_for_changes_feed(db)
+    device = VirtualDevice(f"{gateway.public_url}/{db}", Credentials("cut", "cut-pw"))
+    done: list[tuple[bool, int, int, int]] = []
+    hooks = SyncHooks(connected=lambda: None, failed=lambda exc: None, retrying=lambda: None,
+                      done=lambda *result: done.append(result))
+    loop = DeviceLoop()
+    loop.start()
+    attempt = LoopSync(loop, device, hooks, continuous=False, budget=None, observer=None)
+    attempt.start()
+    deadline = time.monotonic() + 20
+    while len(device.store) < 100 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    session = device.session
+    attempt.cut("budget spent")
+    assert attempt.finished.wait(5)
+    held = len(device.store)
+    time.sleep(0.5)
+    loop.shutdown()
+    assert done == [(False, 0, 0, 0)]
+    assert 100 <= held < 4000 and len(device.store) == held  # cut mid-flight: nothing more arrived
+    assert session is not None and session.transport.closed  # type: ignore[attr-defined]
+    assert device.session is None and loop.errors == []
