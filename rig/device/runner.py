@@ -2,7 +2,9 @@
 
 One runner per device, in its own thread (pytest) or greenlet (locust: the
 same code once gevent has patched threading). Syncs run in a helper thread so
-the lifecycle can cut them when the budget runs out.
+the lifecycle can cut them when the budget runs out, or, given a `loop`
+(`rig run --driver loop`), on the process's one DeviceLoop (rig.device.loop_sync):
+the same attempt, retries and result, without a thread per replication.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from rig.device.lifecycle import (
     Trigger,
     WakeRecord,
 )
+from rig.device.loop import DeviceLoop
+from rig.device.loop_sync import LoopSync, SyncHooks
 from rig.device.measure import Arrival, Measurements, WakeMeasurement, written_at
 from rig.device.profile import DeviceProfile
 from rig.replicator import EventKind, ReplicationEvent
@@ -75,8 +79,11 @@ class DeviceRunner:
     def __init__(self, device: VirtualDevice, profile: DeviceProfile, *, rng: random.Random,
                  time_scale: float = 1.0, measurements: Measurements | None = None,
                  editor: Editor = default_editor, observer: Observer | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, loop: DeviceLoop | None = None) -> None:
         self.device = device
+        self.loop = loop
+        """Replications on this event loop (rig.device.loop) instead of a helper thread each."""
+        self._attempt: LoopSync | None = None
         self.profile = profile
         self.rng = rng
         self.lifecycle = Lifecycle(profile, rng, time_scale)
@@ -149,6 +156,8 @@ class DeviceRunner:
         self._cut("run ended")
         if self._sync_thread is not None:
             self._sync_thread.join(10)
+        if self._attempt is not None:
+            self._attempt.finished.wait(10)
 
     def _execute(self, actions: list[Action]) -> None:
         for action in actions:
@@ -158,16 +167,24 @@ class DeviceRunner:
                 self._start_sync(continuous=False, budget=action.budget)
             elif isinstance(action, StopSync):
                 self._sync_stop.set()
+                if self._attempt is not None:
+                    self._attempt.request_stop()
             elif isinstance(action, CutSync):
                 self._cut(action.reason)
             elif isinstance(action, Edit):
                 self.editor(self.device, self.rng)
-                self.device.local_changed()
+                if self.loop is not None:  # the session is the loop's: tell it there
+                    self.loop.call_soon_threadsafe(self.device.local_changed)
+                else:
+                    self.device.local_changed()
 
     def _cut(self, reason: str) -> None:
         """Kill the running replication mid-flight, as the OS kills the app."""
         self._token += 1  # its completion no longer counts
         self._sync_stop.set()
+        if self._attempt is not None:
+            self._attempt.cut(reason)  # closed on the loop, which owns the connection
+            return
         session = self.device.session
         if session is not None:
             session.transport.close(1001, reason)
@@ -176,6 +193,9 @@ class DeviceRunner:
         if self._sync_thread is not None and self._sync_thread.is_alive():
             self._cut("superseded")
             self._sync_thread.join(10)
+        if self._attempt is not None and not self._attempt.finished.is_set():
+            self._cut("superseded")
+            self._attempt.finished.wait(10)
         self._token += 1
         token = self._token
         self._sync_stop = threading.Event()
@@ -196,6 +216,13 @@ class DeviceRunner:
                                                           self.device.credentials.username,
                                                           time.time() - written, phase, self.device.release.name))
 
+        if self.loop is not None:
+            self._attempt = LoopSync(self.loop, self.device, self._hooks(token, continuous), continuous=continuous,
+                                     budget=budget, observer=observe)
+            self._attempt.start()
+            self._current = (wake, self._clock())
+            return
+
         def work() -> None:
             ok, pulled, pushed, retries = False, 0, 0, 0
             backoff = Backoff(RetryPolicy(continuous=continuous))
@@ -215,14 +242,7 @@ class DeviceRunner:
                 except Exception as exc:  # a failure ends this attempt; retried only if transient
                     if token != self._token or stop.is_set():
                         break
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                    if is_protocol_error(exc):
-                        self.protocol_errors += 1
-                    wait = backoff.failed(exc)
-                    log.debug("%s: sync failed (%s); retry in %s s", self.device.name, exc, wait)
-                    if wait is not None:
-                        self.retry_log.append(RetryRecord(time.time(), backoff.retries, wait,
-                                                          str(litecore_error(exc))))
+                    wait = self._failed(exc, backoff)
                     if wait is None or stop.wait(wait) or token != self._token:
                         break
                     retries += 1
@@ -232,6 +252,35 @@ class DeviceRunner:
         self._sync_thread = threading.Thread(target=work, name=f"sync-{self.device.name}", daemon=True)
         self._sync_thread.start()
         self._current = (wake, self._clock())
+
+    def _failed(self, exc: BaseException, backoff: Backoff) -> float | None:
+        """Record a failed attempt; the wait before Couchbase Lite tries again, or None (it stops)."""
+        self.errors.append(f"{type(exc).__name__}: {exc}")
+        if is_protocol_error(exc):
+            self.protocol_errors += 1
+        wait = backoff.failed(exc)
+        log.debug("%s: sync failed (%s); retry in %s s", self.device.name, exc, wait)
+        if wait is not None:
+            self.retry_log.append(RetryRecord(time.time(), backoff.retries, wait, str(litecore_error(exc))))
+        return wait
+
+    def _hooks(self, token: int, continuous: bool) -> SyncHooks:
+        """What a loop-driven attempt tells this runner (on the loop's thread), as `work()` does."""
+        backoff = Backoff(RetryPolicy(continuous=continuous))
+
+        def connected() -> None:
+            backoff.connected()
+            self.connects += 1
+
+        def failed(exc: BaseException) -> float | None:
+            return self._failed(exc, backoff)
+
+        def retrying() -> None:
+            self.retries += 1
+
+        def done(ok: bool, pulled: int, pushed: int, retries: int) -> None:
+            self._inbox.put(_SyncDone(token, ok, pulled, pushed, retries))
+        return SyncHooks(connected, failed, retrying, done)
 
     def _on_sync_done(self, done: _SyncDone, now: float) -> list[Action]:
         wake, started = self._current

@@ -94,7 +94,7 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes,
                      netdown_flag=str(netdown_flag) if netdown_flag else "",
-                     saturation_cpu=limits[0], saturation_lag_s=limits[1])
+                     saturation_cpu=limits[0], saturation_lag_s=limits[1], driver=scenario.driver)
     configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
@@ -194,7 +194,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "devices": totals["devices"], "devices_by_profile": dict(sorted(by_profile.items())),
                "by_release": release_summary(measurements.summary()["by_release"], totals["by_release"]),
                "devices_run_twice": sorted(n for n, c in Counter(names).items() if c > 1)[:100],
-               "processes": processes, "duration_s": scenario.duration_s,
+               "processes": processes, "driver": scenario.driver, "duration_s": scenario.duration_s,
                "elapsed_s": round(elapsed, 1), "time_scale": scenario.time_scale, "figures": flat,
                "measurements": measurements.summary(), "push": totals["push"], "gateway_counters": delta,
                "verify_problems": totals["verify_problems"][:100],

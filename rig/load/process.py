@@ -22,6 +22,7 @@ from rig._paths import project_root
 from rig.device.device import Credentials, VirtualDevice
 from rig.device.fleet import final_sync, team_editor, team_of, verify_devices
 from rig.device.lifecycle import AppState
+from rig.device.loop import DeviceLoop
 from rig.device.measure import Measurements, release_order
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
@@ -67,6 +68,8 @@ class RunConfig:
     saturation_cpu: float = CPU_THRESHOLD
     saturation_lag_s: float = LAG_THRESHOLD_S
     """When this process counts as saturated (`rig.metrics.saturation`)."""
+    driver: str = "gevent"
+    """"gevent": a helper greenlet per replication; "loop": every replication on one DeviceLoop (Scenario.driver)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -105,6 +108,8 @@ class LoadProcess:
         self.metrics = RigMetrics(self.registry)
         self.measurements.listeners.append(self.metrics.on_measurement)
         self.runners: list[DeviceRunner] = []
+        self.loop = DeviceLoop() if config.driver == "loop" else None
+        """The one event loop every device's replication runs on (`driver = "loop"`), else None."""
         self.barrier = barrier or self._barrier
         self.push = PushService(self.admin, config.database, host=config.bind_host, port=config.push_port,
                                 time_scale=config.time_scale, rng=random.Random(self.scenario.seed + 7),
@@ -137,6 +142,8 @@ class LoadProcess:
                                                     config.database))
 
     def start(self) -> None:
+        if self.loop is not None:
+            self.loop.start(f"device-loop-{self.config.worker_index}")  # a greenlet under gevent
         self.push.start()
         self.sampler.start()
         routing = self.scenario.routing
@@ -186,7 +193,7 @@ class LoadProcess:
             observer = _tee(observer, recorder.on_event)
         runner = DeviceRunner(device, profile, rng=random.Random(self.scenario.seed * 1_000_003 + ordinal),
                               time_scale=self.config.time_scale, measurements=self.measurements,
-                              editor=editor, observer=observer)
+                              editor=editor, observer=observer, loop=self.loop)
         self.push.register(PushTarget(device.name, name, runner.deliver_push, runner.accepts_push), profile.push)
         with self._lock:
             self.runners.append(runner)
@@ -233,6 +240,8 @@ class LoadProcess:
         failures: list[str] = []
         samples = self.sampler.stop()
         saturation = self.saturation.stop()  # the load phase only: the final sync is the check, not the load
+        if self.loop is not None:
+            self.loop.shutdown()  # the load phase's replications are over; the final sync runs its own
         links = None
         if self.links is not None:
             ProcessLinks.go_direct(self.runners)  # the final check does not wait on shaped links
@@ -262,7 +271,8 @@ class LoadProcess:
                   "device_names": [r.device.name for r in self.runners],
                   "acknowledged": [[r.device.name, doc_id, rev] for r in self.runners
                                    for doc_id, rev in r.acknowledged],
-                  "observations": observed, "rig": saturation, "by_release": self.by_release()}
+                  "observations": observed, "rig": saturation, "by_release": self.by_release(),
+                  "driver": self.config.driver, "loop_errors": [] if self.loop is None else self.loop.errors[:20]}
         if self.observations is not None:
             # Into the run directory here, or to the master with the results (rig.load.coordinate).
             result[OBSERVATIONS_KEY] = self.observations.take()

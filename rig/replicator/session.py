@@ -92,6 +92,19 @@ class SyncSession:
             self.replicator.stop()
             self._flush()
 
+    def ended_early(self) -> ConnectionClosed:
+        """What `run()` raises when the transport ends before the replication finished (for a loop's driver)."""
+        code = self.transport.close_code
+        return ConnectionClosed("the gateway closed the connection before the replication "
+                                f"finished (state {self.replicator.state.value})", code=1006 if code is None else code)
+
+    def failure(self) -> BaseException | None:
+        """Once `pump` said finished: the error `run()` would raise for a failed replication, else None."""
+        replicator = self.replicator
+        if replicator.state is ReplicatorState.FAILED:
+            return replicator.failure or ReplicationError(replicator.error or "replication failed")
+        return None
+
     def _handle(self, frame: bytes) -> None:
         replicator = self.replicator
         for event in self.blip.receive_frame(frame):

@@ -349,6 +349,22 @@ class WebSocketTransport:
         """The socket's descriptor (for a selector); -1 once closed."""
         return self._sock.fileno()
 
+    def beat(self) -> None:
+        """For an event loop: the heartbeat's PING when due (the loop calls this on its timer, as `recv`
+        does while it waits); raises HeartbeatTimeout, the connection dropped, when a PING went unanswered."""
+        if self.heartbeat is not None and not self._finished():
+            self._beat(self.heartbeat)
+
+    def start_close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """For an event loop: send our close frame without waiting for the peer's (`read_available`
+        then sees it and shuts the socket; the loop shuts it with `abort` if it never comes)."""
+        if not self._closed:
+            self._send_close(close_payload(code, reason.encode()[:123].decode("utf-8", "ignore")))
+
+    def abort(self, note: str = "closed by the device") -> None:
+        """Shut the socket now (no close handshake, or after it timed out)."""
+        self._abort(note)
+
     def take_buffered(self) -> list[bytes]:
         """Every message already received and decoded, without waiting (the driver handles them all
         before it flushes its answers)."""

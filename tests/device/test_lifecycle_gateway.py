@@ -13,6 +13,7 @@ import pytest
 
 from rig.device import Credentials, VirtualDevice
 from rig.device.lifecycle import AppState, Trigger
+from rig.device.loop import DeviceLoop
 from rig.device.profile import DeviceProfile, LogNormal
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient, LocalGateway, PublicClient
@@ -32,6 +33,19 @@ def _wait(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
     return condition()
 
 
+@pytest.fixture(params=["thread", "loop"])
+def loop(request: pytest.FixtureRequest) -> Iterator[DeviceLoop | None]:
+    """Each replication on a helper thread (`rig run`'s default, as greenlets), or all on one DeviceLoop."""
+    if request.param == "thread":
+        yield None
+        return
+    device_loop = DeviceLoop()
+    device_loop.start()
+    yield device_loop
+    device_loop.shutdown()
+    assert device_loop.errors == []
+
+
 @contextmanager
 def running(runner: DeviceRunner, *, start: AppState, duration: float = 60.0) -> Iterator[DeviceRunner]:
     stop = threading.Event()
@@ -46,22 +60,23 @@ def running(runner: DeviceRunner, *, start: AppState, duration: float = 60.0) ->
 
 
 def _device(gateway: LocalGateway, admin: AdminClient, db: str, user: str, channels: list[str],
-            profile: DeviceProfile, push: PushService | None = None, scale: float = 1.0) -> DeviceRunner:
+            profile: DeviceProfile, push: PushService | None = None, scale: float = 1.0,
+            loop: DeviceLoop | None = None) -> DeviceRunner:
     admin.put_user(db, user, password=f"{user}-pw", admin_channels=channels)
     device = VirtualDevice(f"{gateway.public_url}/{db}", Credentials(user, f"{user}-pw"), name=f"{user}-phone")
-    runner = DeviceRunner(device, profile, rng=random.Random(11), time_scale=scale)
+    runner = DeviceRunner(device, profile, rng=random.Random(11), time_scale=scale, loop=loop)
     if push is not None:
         push.register(PushTarget(device.name, user, runner.deliver_push, runner.accepts_push), profile.push)
     return runner
 
 
 def test_silent_push_wakes_only_the_devices_of_users_who_may_read(
-    gateway: LocalGateway, admin: AdminClient, push_db: tuple[str, PushService]
+    gateway: LocalGateway, admin: AdminClient, push_db: tuple[str, PushService], loop: DeviceLoop | None
 ) -> None:
     db, push = push_db
     profile = quiet_ios()
-    reader = _device(gateway, admin, db, "bea", ["bea", "team"], profile, push)
-    outsider = _device(gateway, admin, db, "cid", ["cid"], profile, push)
+    reader = _device(gateway, admin, db, "bea", ["bea", "team"], profile, push, loop=loop)
+    outsider = _device(gateway, admin, db, "cid", ["cid"], profile, push, loop=loop)
     admin.put_user(db, "ann", password="ann-pw", admin_channels=["ann", "team"])
     with running(reader, start=AppState.SUSPENDED), running(outsider, start=AppState.SUSPENDED):
         PublicClient(gateway.public_url, db, username="ann", password="ann-pw").put_document(
@@ -83,7 +98,7 @@ def test_silent_push_wakes_only_the_devices_of_users_who_may_read(
 
 
 def test_refresh_wakes_on_the_scaled_schedule_and_overruns_resume_from_the_checkpoint(
-    gateway: LocalGateway, admin: AdminClient, db: str
+    gateway: LocalGateway, admin: AdminClient, db: str, loop: DeviceLoop | None
 ) -> None:
     admin.bulk_docs(db, [{"_id": f"bulk-{i}", "channels": ["dee"], "text": "x" * 800} for i in range(4000)])
     admin.wait_for_changes_feed(db)
@@ -92,7 +107,7 @@ def test_refresh_wakes_on_the_scaled_schedule_and_overruns_resume_from_the_check
     profile = replace(base, refresh=replace(base.refresh, enabled=True, floor_minutes=15.0,
                                             gap_minutes=LogNormal(15.0, 15.0), budget_seconds=0.6,
                                             overrun_penalty=1.0))
-    runner = _device(gateway, admin, db, "dee", ["dee"], profile, scale=300.0)
+    runner = _device(gateway, admin, db, "dee", ["dee"], profile, scale=300.0, loop=loop)
     runner.device.checkpoint_interval = 0.1
     pulled: dict[str, int] = {}
 

@@ -73,3 +73,86 @@ def test_the_bench_loop_writes_for_every_device_on_its_own_schedule(gateway: Gat
         assert 8 <= len(own) <= 25, (user, sorted(own))
         other = "w-1" if user == "w-0" else "w-0"
         assert any(doc_id.startswith(f"{other}.") for doc_id in device.store.docs)  # pulled the team's
+
+
+def test_the_loop_sends_couchbase_lites_heartbeat_on_a_silent_connection(gateway: GatewayController,
+                                                                          admin: AdminClient) -> None:
+    # The blocking transport pings inside `recv`; on the loop nobody calls `recv`, so the loop's timer must.
+    db = f"loophb_{uuid.uuid4().hex[:8]}"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    admin.put_user(db, "hb", password="hb-pw", admin_channels=["hb"])
+    device = VirtualDevice(f"{gateway.public_url}/{db}", Credentials("hb", "hb-pw"), heartbeat=(0.6, 0.5))
+    loop = DeviceLoop()
+    loop.connect(device, continuous=True)
+    session = device.session
+    assert session is not None
+    loop.run_until(time.monotonic() + 3.0)
+    heartbeat = session.transport.heartbeat  # type: ignore[attr-defined]
+    assert heartbeat.pings_sent >= 2, "no PING on a silent connection"
+    assert session.transport.pongs_received >= 1  # type: ignore[attr-defined]
+    assert loop.active == 1 and loop.errors == []  # answered: still replicating
+    loop.stop()
+    assert loop.errors == []
+
+
+def test_a_loop_attempt_retries_on_couchbase_lites_schedule_and_a_cut_ends_it() -> None:
+    # Nothing listens on the port: connection refused, transient, so 2 s then 4 s ... until cut.
+    from rig.device.loop_sync import LoopSync, SyncHooks
+    from rig.gateway.local import free_port
+
+    device = VirtualDevice(f"http://127.0.0.1:{free_port()}/db", Credentials("x", "x-pw"), connect_timeout=2.0)
+    waits = iter([0.3, 0.6, 1.2])
+    failures: list[str] = []
+    retries: list[int] = []
+    done: list[tuple[bool, int, int, int]] = []
+    def failed(exc: BaseException) -> float:
+        failures.append(type(exc).__name__)
+        return next(waits)
+
+    hooks = SyncHooks(connected=lambda: None, failed=failed, retrying=lambda: retries.append(1),
+                      done=lambda *result: done.append(result))
+    loop = DeviceLoop()
+    loop.start()
+    attempt = LoopSync(loop, device, hooks, continuous=True, budget=None, observer=None)
+    attempt.start()
+    deadline = time.monotonic() + 10
+    while len(failures) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    attempt.cut("test over")
+    assert attempt.finished.wait(5)
+    loop.shutdown()
+    assert failures[:3] == ["ConnectError"] * 3 and len(retries) >= 2
+    assert done == [(False, 0, 0, len(retries))]
+    assert loop.errors == []
+
+
+def test_a_cut_on_the_loop_kills_the_replication_mid_flight(gateway: GatewayController, admin: AdminClient) -> None:
+    # What the lifecycle's budget timer does to an overrunning wake (CutSync): the connection goes at once.
+    from rig.device.loop_sync import LoopSync, SyncHooks
+
+    db = f"loopcut_{uuid.uuid4().hex[:8]}"
+    admin.create_database_from_spec(DatabaseSpec(db))
+    admin.put_user(db, "cut", password="cut-pw", admin_channels=["cut"])
+    admin.bulk_docs(db, [{"_id": f"bulk-{i}", "channels": ["cut"], "text": "x" * 800} for i in range(4000)])
+    admin.wait_for_changes_feed(db)
+    device = VirtualDevice(f"{gateway.public_url}/{db}", Credentials("cut", "cut-pw"))
+    done: list[tuple[bool, int, int, int]] = []
+    hooks = SyncHooks(connected=lambda: None, failed=lambda exc: None, retrying=lambda: None,
+                      done=lambda *result: done.append(result))
+    loop = DeviceLoop()
+    loop.start()
+    attempt = LoopSync(loop, device, hooks, continuous=False, budget=None, observer=None)
+    attempt.start()
+    deadline = time.monotonic() + 20
+    while len(device.store) < 100 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    session = device.session
+    attempt.cut("budget spent")
+    assert attempt.finished.wait(5)
+    held = len(device.store)
+    time.sleep(0.5)
+    loop.shutdown()
+    assert done == [(False, 0, 0, 0)]
+    assert 100 <= held < 4000 and len(device.store) == held  # cut mid-flight: nothing more arrived
+    assert session is not None and session.transport.closed  # type: ignore[attr-defined]
+    assert device.session is None and loop.errors == []

@@ -20,6 +20,7 @@ def test_shipped_scenarios_load() -> None:
     demo = find_scenario("demo")
     assert demo.device_count == 300
     assert find_scenario("smoke").device_count == 30
+    assert demo.driver == "gevent"  # the default driver until the loop is chosen (docs/load-runs.md)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,7 @@ def test_shipped_scenarios_load() -> None:
         ('fleet = "demo"\nduration_s = "long"\n', "duration_s must be float"),
         ('fleet = "demo"\n[workload]\nattachment_share = 3\n', "workload.attachment_share is a share"),
         ('fleet = "nope"\n', "fleet: no fleet 'nope'"),
+        ('fleet = "demo"\ndriver = "threads"\n', "driver must be one of gevent, loop"),
     ],
 )
 def test_scenario_mistakes_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
