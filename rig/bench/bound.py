@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rig.device import VirtualDevice
+from rig.metrics.saturation import run_queue_wait_seconds
 
 BACKLOG_SHARE = 0.1
 """Unpushed writes must grow by more than this share of the writes made (and by 10) to count as a backlog."""
@@ -74,16 +75,22 @@ class BoundWatch:
     """Samples over one measured window: `begin()`, `sample()` about every second, `end()`, then `verdict()`."""
 
     devices: list[VirtualDevice]
+    gateway_pid: int | None = None
     writes_made: int = 0
     _backlog_before: int = 0
     _backlog_after: int = 0
     _jiffies_before: tuple[int, int] = (0, 0)
     _jiffies_after: tuple[int, int] = (0, 0)
     _awaiting: list[float] = field(default_factory=list)
+    _gateway_wait: list[float | None] = field(default_factory=list)
 
     def begin(self) -> None:
         self._backlog_before = unpushed(self.devices)
         self._jiffies_before = machine_jiffies()
+        self._gateway_wait = [self._wait()]
+
+    def _wait(self) -> float | None:
+        return None if self.gateway_pid is None else run_queue_wait_seconds(self.gateway_pid)
 
     def sample(self) -> None:
         out, sessions = awaiting(self.devices)
@@ -92,6 +99,7 @@ class BoundWatch:
 
     def end(self) -> None:
         self._jiffies_after = machine_jiffies()
+        self._gateway_wait.append(self._wait())
         self._backlog_after = unpushed(self.devices)
 
     def verdict(self, *, rig: dict[str, Any], gateway_cores: float, wall_s: float,
@@ -99,12 +107,16 @@ class BoundWatch:
         busy = self._jiffies_after[0] - self._jiffies_before[0]
         total = self._jiffies_after[1] - self._jiffies_before[1]
         cpus = os.cpu_count() or 1
+        waits = self._gateway_wait
+        gateway_wait = (round((waits[1] - waits[0]) / wall_s, 2) if len(waits) == 2 and waits[0] is not None
+                        and waits[1] is not None and wall_s > 0 else None)
         return judge(rig=rig, writes_made=self.writes_made, unpushed_before=self._backlog_before,
                      unpushed_after=self._backlog_after,
                      awaiting_gateway_per_device=round(sum(self._awaiting) / len(self._awaiting), 2)
                      if self._awaiting else None,
                      machine_cores_busy=round(cpus * busy / total, 2) if total > 0 else None, machine_cores=cpus,
-                     gateway_cores_busy=round(gateway_cores, 2), wall_s=round(wall_s, 1),
+                     gateway_cores_busy=round(gateway_cores, 2), gateway_waiting_for_cpu=gateway_wait,
+                     wall_s=round(wall_s, 1),
                      gateway_inside=gateway_inside(gateway_delta or {}))
 
 
@@ -119,12 +131,14 @@ def gateway_inside(delta: dict[str, float]) -> dict[str, Any]:
 
 def judge(*, rig: dict[str, Any], writes_made: int, unpushed_before: int, unpushed_after: int,
           awaiting_gateway_per_device: float | None, machine_cores_busy: float | None, machine_cores: int,
-          gateway_cores_busy: float, wall_s: float, gateway_inside: dict[str, Any] | None = None) -> dict[str, Any]:
+          gateway_cores_busy: float, wall_s: float, gateway_waiting_for_cpu: float | None = None,
+          gateway_inside: dict[str, Any] | None = None) -> dict[str, Any]:
     """{"bound": "rig" | "gateway" | "neither", "bound_reason": ..., "bound_evidence": {...}} (pure)."""
     evidence = {"writes_made": writes_made, "unpushed_before": unpushed_before, "unpushed_after": unpushed_after,
                 "awaiting_gateway_per_device": awaiting_gateway_per_device,
                 "machine_cores_busy": machine_cores_busy, "machine_cores": machine_cores,
-                "gateway_cores_busy": gateway_cores_busy, "rig_cpu_ratio_max": rig.get("cpu_ratio_max"),
+                "gateway_cores_busy": gateway_cores_busy, "gateway_waiting_for_cpu": gateway_waiting_for_cpu,
+                "rig_cpu_ratio_max": rig.get("cpu_ratio_max"),
                 "rig_loop_lag_p99_s": rig.get("loop_lag_p99_s"), "gateway_inside": gateway_inside}
     growth = unpushed_after - unpushed_before
     behind = growth > max(10, BACKLOG_SHARE * writes_made)
@@ -143,14 +157,16 @@ def judge(*, rig: dict[str, Any], writes_made: int, unpushed_before: int, unpush
                 f"per device awaiting the gateway: the rig did not send them (its flow, not its CPU; {rig_state}); "
                 f"{backlog}", "bound_evidence": evidence}
     machine_full = machine_cores_busy is not None and machine_cores_busy >= BUSY_SHARE * machine_cores
+    waited = (f", its threads runnable but waiting for a core {gateway_waiting_for_cpu:.2f} s per s"
+              if gateway_waiting_for_cpu is not None else "")
     if machine_full:
         cpu = (f"the machine's {machine_cores} cores were all busy ({machine_cores_busy:.2f}; the gateway "
-               f"{gateway_cores_busy:.2f} of them): the gateway got no more CPU here")
+               f"{gateway_cores_busy:.2f} of them{waited}): the gateway got no more CPU here")
     elif gateway_cores_busy >= BUSY_SHARE * machine_cores:
-        cpu = f"the gateway used {gateway_cores_busy:.2f} of {machine_cores} cores"
+        cpu = f"the gateway used {gateway_cores_busy:.2f} of {machine_cores} cores{waited}"
     else:
         cpu = (f"the gateway was not out of CPU ({gateway_cores_busy:.2f} cores, machine "
-               f"{machine_cores_busy if machine_cores_busy is not None else '?'} of {machine_cores}): "
+               f"{machine_cores_busy if machine_cores_busy is not None else '?'} of {machine_cores}{waited}): "
                "it held the replies for another reason (its own waits; see its metrics)")
     inside = ""
     if gateway_inside and gateway_inside.get("rev_write_s_mean") is not None:

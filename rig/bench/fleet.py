@@ -158,7 +158,7 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
         time.sleep(1.0)
         counters = gateway_counts(admin, db)
         seen = _live_counts(devices)
-        bound = BoundWatch(devices)
+        bound = BoundWatch(devices, gateway_pid=pid)
         with window():
             watch = SaturationWatch().start()
             bound.begin()
