@@ -122,9 +122,11 @@ class BoundWatch:
 
 def gateway_inside(delta: dict[str, float]) -> dict[str, Any]:
     """Where work waited inside the gateway over the window, from its counters' deltas
-    (`rig.bench.observe.GATEWAY_COUNTERS` keys)."""
+    (`rig.bench.observe.GATEWAY_COUNTERS` keys). `revs_throttled`: revs that waited for one of the
+    gateway's per-connection slots for concurrent rev writes (its own flow control)."""
     pushed, cached = delta.get("docs_pushed", 0.0), delta.get("cached", 0.0)
     return {"rev_write_s_mean": round(delta.get("push_write_ns", 0.0) / pushed / 1e9, 3) if pushed else None,
+            "revs_throttled": int(delta.get("revs_throttled", 0.0)),
             "writes": int(delta.get("doc_writes", 0.0)), "writes_cached": int(cached),
             "cache_lag_s_mean": round(delta.get("caching_ns", 0.0) / cached / 1e9, 3) if cached else None}
 
@@ -170,7 +172,8 @@ def judge(*, rig: dict[str, Any], writes_made: int, unpushed_before: int, unpush
                "it held the replies for another reason (its own waits; see its metrics)")
     inside = ""
     if gateway_inside and gateway_inside.get("rev_write_s_mean") is not None:
-        inside = (f"; inside the gateway a rev write took {gateway_inside['rev_write_s_mean']:.2f} s on average, "
+        inside = (f"; inside the gateway a rev write took {gateway_inside['rev_write_s_mean']:.2f} s on average "
+                  f"({gateway_inside.get('revs_throttled', 0)} revs waited for its per-connection slots), "
                   f"{gateway_inside['writes_cached']} of its {gateway_inside['writes']} writes reached its change "
                   f"cache (mean lag {gateway_inside.get('cache_lag_s_mean') or 0:.2f} s)")
     return {"bound": "gateway", "bound_reason": f"{backlog} while each device had {out:.2f} requests awaiting the "

@@ -30,7 +30,8 @@ GATEWAY_COUNTERS = {"changes_messages": "sgw_replication_pull_request_changes_co
                     "push_write_ns": "sgw_replication_push_write_processing_time",
                     "doc_writes": "sgw_database_num_doc_writes",
                     "cached": "sgw_database_dcp_caching_count",
-                    "caching_ns": "sgw_database_dcp_caching_time"}
+                    "caching_ns": "sgw_database_dcp_caching_time",
+                    "revs_throttled": "sgw_replication_push_write_throttled_count"}
 
 
 def gateway_counts(admin: AdminClient, db: str) -> dict[str, float]:

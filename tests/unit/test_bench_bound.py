@@ -54,5 +54,6 @@ def test_writes_taken_as_they_came_bind_neither() -> None:
 def test_where_work_waited_inside_the_gateway_from_its_counters() -> None:
     inside = gateway_inside({"docs_pushed": 100, "push_write_ns": 250e9, "doc_writes": 100, "cached": 40,
                              "caching_ns": 20e9})
-    assert inside == {"rev_write_s_mean": 2.5, "writes": 100, "writes_cached": 40, "cache_lag_s_mean": 0.5}
+    assert inside == {"rev_write_s_mean": 2.5, "revs_throttled": 0, "writes": 100, "writes_cached": 40,
+                      "cache_lag_s_mean": 0.5}
     assert gateway_inside({})["rev_write_s_mean"] is None
