@@ -16,10 +16,12 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rig.bench.bound import BOUND_LABELS, BoundWatch
 from rig.bench.cpu import sample
 from rig.bench.observe import DeviceCounts, SaturationWatch, gateway_counts, replication_shape
 from rig.device import Credentials, VirtualDevice
@@ -61,18 +63,33 @@ def _replicate(device: VirtualDevice, stop: threading.Event, timeout: float, err
         errors.append(f"{type(exc).__name__}: {exc}")
 
 
-def _write(device: VirtualDevice, channel: str, stop: threading.Event, writes_per_s: float) -> None:
+def _write(device: VirtualDevice, channel: str, stop: threading.Event, writes_per_s: float,
+           tally: _Tally) -> None:
     user = device.credentials.username
     k = 0
     while not stop.wait(1.0 / writes_per_s):
         device.store.put(f"{user}.{k}", {"owner": user, "channels": [channel], "text": _TEXT,
                                          "written_at": time.time()})
         device.local_changed()
+        tally.add()
         k += 1
 
 
+class _Tally:
+    """Writes made by every device (the threads driver's writer threads share it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
 def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_from: float, writes_per_s: float,
-                prefix: str, errors: list[str]) -> threading.Thread:
+                prefix: str, errors: list[str], tally: _Tally | None = None,
+                team_devices: int = 10) -> threading.Thread:
     """`--driver loop`: every device's replication and writes on one selector loop (rig.device.loop), on
     one thread; the caller's thread only samples. Connects every device before it returns."""
     loop = DeviceLoop(errors=errors)
@@ -82,6 +99,7 @@ def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_f
         except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
     period = 1.0 / writes_per_s
+    counted = _Tally() if tally is None else tally
 
     def writer(device: VirtualDevice, channel: str) -> Callable[[float], None]:
         user = device.credentials.username
@@ -93,6 +111,7 @@ def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_f
             device.store.put(f"{user}.{next(counter)}", {"owner": user, "channels": [channel], "text": _TEXT,
                                                          "written_at": time.time()})
             device.local_changed()
+            counted.add()
             # On a fixed grid (the next due time, not now + period): a late loop must not let a
             # user's two devices drift apart, or their writes of the same IDs stop conflicting.
             loop.call_at(due + period, partial(write, due + period))
@@ -102,7 +121,7 @@ def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_f
         # A user's two devices (2u, 2u+1) write their same IDs at the same instants, as the threads
         # started together do; users spread over one period.
         first = writes_from + period * (1 + (i // 2) * 2 / len(devices))
-        loop.call_at(first, partial(writer(device, f"{prefix}-team-{i // 10}"), first))
+        loop.call_at(first, partial(writer(device, f"{prefix}-team-{i // team_devices}"), first))
 
     def serve() -> None:
         loop.run_until(float("inf"), done=stop.is_set)
@@ -114,19 +133,23 @@ def _loop_fleet(devices: list[VirtualDevice], stop: threading.Event, *, writes_f
 
 
 def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, seconds: float,
-              writes_per_s: float, progress: Callable[[str], None], driver: str = "threads") -> list[dict[str, Any]]:
+              writes_per_s: float, progress: Callable[[str], None], driver: str = "threads",
+              team_size: int = 5,
+              window: Callable[[], AbstractContextManager[object]] = nullcontext) -> list[dict[str, Any]]:
+    """`window`: what runs around each measured window (tests starve the gateway or busy the rig there)."""
     rows: list[dict[str, Any]] = []
     pid = gateway.pid
     assert pid is not None
     for n in counts:
         db = f"sustained{n}"
         admin.create_database_from_spec(DatabaseSpec(db))
-        devices = _devices(gateway, admin, db, n, per_user=2, team_size=5, prefix=f"s{n}")
+        devices = _devices(gateway, admin, db, n, per_user=2, team_size=team_size, prefix=f"s{n}")
         stop = threading.Event()
         errors: list[str] = []
+        tally = _Tally()
         if driver == "loop":
             threads = [_loop_fleet(devices, stop, writes_from=time.monotonic() + 1.0, writes_per_s=writes_per_s,
-                                   prefix=f"s{n}", errors=errors)]
+                                   prefix=f"s{n}", errors=errors, tally=tally, team_devices=2 * team_size)]
         else:
             threads = [threading.Thread(target=_replicate, args=(d, stop, seconds + 60, errors), daemon=True)
                        for d in devices]
@@ -135,16 +158,26 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
         time.sleep(1.0)
         counters = gateway_counts(admin, db)
         seen = _live_counts(devices)
-        watch = SaturationWatch().start()
-        before = sample(pid)
-        writers = [] if driver == "loop" else [
-            threading.Thread(target=_write, args=(d, f"s{n}-team-{i // 10}", stop, writes_per_s), daemon=True)
-            for i, d in enumerate(devices)]
-        for thread in writers:
-            thread.start()
-        time.sleep(seconds)
-        after = sample(pid)
-        verdict = watch.verdict()
+        bound = BoundWatch(devices, gateway_pid=pid)
+        with window():
+            watch = SaturationWatch().start()
+            bound.begin()
+            written = tally.count
+            before = sample(pid)
+            writers = [] if driver == "loop" else [
+                threading.Thread(target=_write, args=(d, f"s{n}-team-{i // (2 * team_size)}", stop, writes_per_s,
+                                                      tally), daemon=True)
+                for i, d in enumerate(devices)]
+            for thread in writers:
+                thread.start()
+            window_ends = time.monotonic() + seconds
+            while (left := window_ends - time.monotonic()) > 0:
+                time.sleep(min(1.0, left))
+                bound.sample()
+            after = sample(pid)
+            bound.writes_made = tally.count - written
+            bound.end()
+            verdict = watch.verdict()
         counters_after = gateway_counts(admin, db)
         shape = replication_shape(counters, counters_after, _live_counts(devices).minus(seen))
         pushed = counters_after["docs_pushed"] - counters["docs_pushed"]
@@ -154,18 +187,21 @@ def sustained(gateway: LocalGateway, admin: AdminClient, counts: list[int], *, s
             thread.join(30)
         wall = after.wall - before.wall
         moved = pushed + pulled
+        gateway_cores = (after.gateway_cpu - before.gateway_cpu) / wall
         row = {"devices": n, "wall_s": round(wall, 2), "push_docs_per_s": round(pushed / wall, 1),
                "pull_docs_per_s": round(pulled / wall, 1),
                "rig_cpu_s_per_1000_docs": round((after.rig_cpu - before.rig_cpu) * 1000 / max(moved, 1), 4),
                "gateway_cpu_s_per_1000_docs": round((after.gateway_cpu - before.gateway_cpu) * 1000 / max(moved, 1), 4),
                "gateway_cores_busy": round((after.gateway_cpu - before.gateway_cpu) / wall, 2),
                "rig_cores_busy": round((after.rig_cpu - before.rig_cpu) / wall, 2), "errors": len(errors),
-               **verdict, "replication": shape}
+               **verdict, "replication": shape,
+               **bound.verdict(rig=verdict["rig"], gateway_cores=gateway_cores, wall_s=wall,
+                               gateway_delta={k: counters_after[k] - counters[k] for k in counters})}
         rows.append(row)
         progress(f"sustained {row}")
+        progress(f"sustained {n} devices: {BOUND_LABELS[row['bound']]}: {row['bound_reason']}")
         if len(rows) >= 2 and moved / wall < 1.1 * (rows[-2]["push_docs_per_s"] + rows[-2]["pull_docs_per_s"]):
-            who = "the rig (see invalid_reason)" if not row["valid"] else "the gateway (or this machine)"
-            progress(f"throughput stopped growing at {n} devices: {who} is saturated")
+            progress(f"throughput stopped growing at {n} devices: {BOUND_LABELS[row['bound']]}")
             break
     return rows
 

@@ -24,7 +24,14 @@ GATEWAY_COUNTERS = {"changes_messages": "sgw_replication_pull_request_changes_co
                     "revs_sent": "sgw_replication_pull_rev_send_count",
                     "docs_pushed": "sgw_replication_push_doc_push_count",
                     "rows_proposed": "sgw_replication_push_propose_change_count",
-                    "conflict_writes": "sgw_database_conflict_write_count"}
+                    "conflict_writes": "sgw_database_conflict_write_count",
+                    # The gateway's own backlog (rig.bench.bound): how long its rev writes took, how many
+                    # writes reached its change cache (through rosmar's feed) and how late.
+                    "push_write_ns": "sgw_replication_push_write_processing_time",
+                    "doc_writes": "sgw_database_num_doc_writes",
+                    "cached": "sgw_database_dcp_caching_count",
+                    "caching_ns": "sgw_database_dcp_caching_time",
+                    "revs_throttled": "sgw_replication_push_write_throttled_count"}
 
 
 def gateway_counts(admin: AdminClient, db: str) -> dict[str, float]:

@@ -113,6 +113,7 @@ def _replicate(args: argparse.Namespace) -> int:
 
 def _fleet(args: argparse.Namespace) -> int:
     from rig.bench import fleet
+    from rig.bench.bound import BOUND_LABELS
     from rig.gateway.build import build
 
     binary = args.binary or build(args.version)
@@ -131,7 +132,8 @@ def _fleet(args: argparse.Namespace) -> int:
         print(f"sustained {row['devices']:5} devices: {row['push_docs_per_s'] + row['pull_docs_per_s']:8.1f} docs/s, "
               f"rig {row['rig_cores_busy']:.2f} cores, gateway {row['gateway_cores_busy']:.2f}; "
               f"{shape['rows_per_changes_message']} rows per changes message, conflict rate "
-              f"{shape['conflict_rate']}; " + ("valid" if row["valid"] else f"INVALID: {row['invalid_reason']}"))
+              f"{shape['conflict_rate']}; " + ("valid" if row["valid"] else f"INVALID: {row['invalid_reason']}")
+              + (f"\n    {BOUND_LABELS[row['bound']]}: {row['bound_reason']}" if "bound" in row else ""))
     print(f"results: {out}")
     return 0
 

@@ -201,17 +201,18 @@ class SaturationMonitor:
         return self.tracker.summary()
 
 
-def run_queue_wait_seconds() -> float | None:
-    """Seconds this process's threads have spent runnable but waiting for a core (Linux schedstat),
-    or None where the kernel does not say."""
+def run_queue_wait_seconds(pid: int | None = None) -> float | None:
+    """Seconds this process's (or `pid`'s) threads have spent runnable but waiting for a core (Linux
+    schedstat), or None where the kernel does not say."""
     total = 0
+    proc = "self" if pid is None else str(pid)
     try:
-        tasks = os.listdir("/proc/self/task")
+        tasks = os.listdir(f"/proc/{proc}/task")
     except OSError:
         return None
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/schedstat") as handle:
+            with open(f"/proc/{proc}/task/{task}/schedstat") as handle:
                 total += int(handle.read().split()[1])
         except (OSError, IndexError, ValueError):
             continue  # a thread that ended meanwhile

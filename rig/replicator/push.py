@@ -14,9 +14,12 @@ from rig.replicator.store import Document
 from rig.replicator.versions import Version, is_rev_tree_id
 
 # Couchbase Lite's limits (LiteCore ReplicatorTuning.hh): 200 changes per proposal, at most 5 proposal
-# lists, 10 revs and 2 MB of rev bodies awaiting replies.
+# lists (1 once a continuous push has caught up), no more lists while 600 accepted revs wait to be sent,
+# 10 revs and 2 MB of rev bodies awaiting replies.
 PROPOSAL_SIZE = 200
 MAX_PROPOSALS_IN_FLIGHT = 5
+MAX_PROPOSALS_IN_FLIGHT_CAUGHT_UP = 1
+MAX_REVS_QUEUED = 600
 MAX_REVS_IN_FLIGHT = 10
 MAX_REV_BYTES_AWAITING_REPLY = 2 * 1024 * 1024
 
@@ -32,6 +35,9 @@ class Pusher:
         self._rev_bytes_awaiting_reply = 0
         self._proposals_in_flight = 0
         self._exhausted = False
+        self._caught_up = False
+        """A continuous push that once proposed everything pending: from then on one proposal at a time
+        (LiteCore Pusher::_maybeGetMoreChanges), so writes made meanwhile go out together in the next one."""
         self.started = False
         self._announce_caught_up = False
         self._forbidden_once: set[tuple[str, str]] = set()
@@ -69,11 +75,14 @@ class Pusher:
 
     def propose(self) -> None:
         """Propose pending local changes not already in flight, as far as the limits allow."""
-        if not self.started or self._proposals_in_flight >= MAX_PROPOSALS_IN_FLIGHT:
+        limit = MAX_PROPOSALS_IN_FLIGHT_CAUGHT_UP if self._caught_up else MAX_PROPOSALS_IN_FLIGHT
+        if not self.started or self._proposals_in_flight >= limit or len(self._to_send) >= MAX_REVS_QUEUED:
+            # (LiteCore asks its database for more changes only under both limits: a gateway slow to take
+            # revs is not sent proposals for ever more of them.)
             return
         candidates = [d for d in self.link.store.pending()
                       if d.doc_id not in self._in_flight and self._to_retry.get(d.doc_id) != d.rev]
-        while candidates and self._proposals_in_flight < MAX_PROPOSALS_IN_FLIGHT:
+        while candidates and self._proposals_in_flight < limit:
             batch, candidates = candidates[:PROPOSAL_SIZE], candidates[PROPOSAL_SIZE:]
             # Version vectors: the whole vector (Sync Gateway checks it for dominance), then the server's CV.
             rows = [[d.doc_id, d.vector.text if d.vector is not None else d.rev, d.remote_rev or ""] for d in batch]
@@ -87,6 +96,8 @@ class Pusher:
                               on_reply=partial(self._on_proposal_reply, proposed),
                               urgent=True, compress=True)
         self._exhausted = not candidates
+        if self._exhausted and self.continuous:
+            self._caught_up = True
         if self._exhausted and self._announce_caught_up:
             self._announce_caught_up = False
             self.link.request({"Profile": "proposeChanges", "conflictIncludesRev": "true"}, b"[]", urgent=True)

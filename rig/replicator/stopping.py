@@ -42,6 +42,11 @@ class ProfiledBlip(BlipConnection):
             self._profiles[number] = properties.get("Profile", "")
         return number
 
+    @property
+    def awaiting_replies(self) -> int:
+        """Requests sent that the gateway has not answered yet (read from another thread: a len())."""
+        return len(self._profiles)
+
     def answered(self, reply: Response | ErrorResponse) -> str:
         """The Profile of the request `reply` answers ("" if unknown); forgets it."""
         return self._profiles.pop(reply.number, "")
