@@ -198,12 +198,16 @@ def throughput_agreement(run_dir: Path) -> dict[str, Any]:
         if side == "pull":
             result["gateway_restarts"] = len(restart_windows(sampled_by, gw_key)) if sampled_by else 0
         else:
-            # Revisions the gateway stored and counted whose reply a fault took (the device learnt
-            # it later from a 304): the gateway's count may exceed the devices' by at most these.
+            # Revisions the gateway may have stored and counted without the devices knowing: those
+            # whose reply a fault took (the device learnt it later from a 304), and those still
+            # awaiting their reply at the last sample (sent before a device stopped, or in flight).
+            # The gateway's count may exceed the devices' by at most these.
             reply_lost = sum(increase([float(s.get("pushed_reply_lost", 0.0)) for s in samples])
                              for samples in per_worker)
+            awaiting = sum(float(samples[-1].get("pushed_awaiting_reply", 0.0)) for samples in per_worker)
             result["rig_pushed_reply_lost"] = reply_lost
+            result["rig_pushed_awaiting_reply"] = awaiting
             if counted is not None and counted > observed:
-                compared = observed + min(counted - observed, reply_lost)
+                compared = observed + min(counted - observed, reply_lost + awaiting)
         result[f"{side}_difference_pct"] = (None if not counted else round(100.0 * (compared - counted) / counted, 2))
     return result

@@ -95,6 +95,8 @@ def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, re
                               "wakes": len(measurements.wakes), "arrivals": len(measurements.arrivals),
                               "pulled": documents.get("pulled", 0.0), "pushed": documents.get("pushed", 0.0),
                               "pushed_reply_lost": sum(runner.device.store.pushed_replies_lost()
-                                                       for runner in list(runners))}
+                                                       for runner in list(runners)),
+                              "pushed_awaiting_reply": sum(runner.device.store.pushed_awaiting_reply()
+                                                           for runner in list(runners))}
     sample.update(gateway or {})
     return sample

@@ -170,6 +170,10 @@ class LocalStore:
         """`pushed_reply_lost` of this database: its default collection and its named ones."""
         return self.pushed_reply_lost + sum(store.pushed_reply_lost for store in self.named.values())
 
+    def pushed_awaiting_reply(self) -> int:
+        """How many revisions of this database (all collections) were sent and have no reply yet."""
+        return len(self.awaiting_reply) + sum(len(store.awaiting_reply) for store in self.named.values())
+
     @property
     def uses_version_vectors(self) -> bool:
         return self.versioning is Versioning.VERSION_VECTORS

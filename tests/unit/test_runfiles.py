@@ -91,3 +91,16 @@ def test_a_pushed_revision_whose_reply_a_fault_took_explains_the_gateways_excess
     _worker(tmp_path, [{"t": 1.0, "pushed": 0, "pushed_reply_lost": 0, "gateway_pushed": 0},
                        {"t": 2.0, "pushed": 12, "pushed_reply_lost": 5, "gateway_pushed": 10}])
     assert throughput_agreement(tmp_path)["push_difference_pct"] == 20.0
+
+
+def test_revisions_still_awaiting_their_reply_at_the_last_sample_may_explain_the_gateways_excess(
+        tmp_path: Path) -> None:
+    # The run ended with one rev sent and unanswered: the gateway counted 19, the devices 18.
+    _worker(tmp_path, [{"t": 1.0, "pushed": 0, "pushed_awaiting_reply": 0, "gateway_pushed": 0},
+                       {"t": 2.0, "pushed": 18, "pushed_awaiting_reply": 1, "gateway_pushed": 19}])
+    agreement = throughput_agreement(tmp_path)
+    assert agreement["rig_pushed_awaiting_reply"] == 1 and agreement["push_difference_pct"] == 0.0
+    # Only the last sample's: one awaiting earlier and answered since explains nothing.
+    _worker(tmp_path, [{"t": 1.0, "pushed": 0, "pushed_awaiting_reply": 1, "gateway_pushed": 0},
+                       {"t": 2.0, "pushed": 18, "pushed_awaiting_reply": 0, "gateway_pushed": 19}])
+    assert throughput_agreement(tmp_path)["push_difference_pct"] == -5.26
