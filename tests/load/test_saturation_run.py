@@ -84,14 +84,18 @@ def _rig_run(tmp_path: Path, sg_binary: Path, *args: str, busy: bool = False
 
 
 def test_a_saturated_rig_is_flagged_everywhere_and_fails_the_threshold(tmp_path: Path, sg_binary: Path) -> None:
-    result, summary, out = _rig_run(tmp_path, sg_binary, "--workers", "1", busy=True)
+    # The busy loop holds the worker's GIL, but on a CI machine shared with the suite's other worker it
+    # got only 0.69 of a core and 0.46 s of lag once (the defaults are 0.9 and 0.5): thresholds below
+    # what it reaches even then, so the test judges the flagging, not the machine's load.
+    result, summary, out = _rig_run(tmp_path, sg_binary, "--workers", "1", "--saturation-cpu", "0.5",
+                                    "--saturation-lag", "0.3", busy=True)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     rig = summary["rig"]
     assert rig["saturated"] is True and rig["saturated_seconds"] >= 1.0, rig
-    assert rig["loop_lag_p99_s"] >= 0.5 and rig["processes"] == 2
+    assert rig["loop_lag_p99_s"] >= 0.3 and rig["processes"] == 2
     # The worker's own measurement, sent with its results (the master is not made busy).
     assert "worker-0" in rig["saturated_processes"], rig
-    assert rig["by_process"]["worker-0"]["loop_lag_p99_s"] >= 0.5, rig
+    assert rig["by_process"]["worker-0"]["loop_lag_p99_s"] >= 0.3, rig
     assert set(rig["by_process"]) == {"master", "worker-0"}
     assert summary["figures"]["rig_saturated"] == 1.0
     assert "THRESHOLD FAILED: rig_saturated = 1 > 0" in result.stdout
