@@ -42,12 +42,13 @@ from rig.oracle.observations import (
     SyncSnapshot,
     WriteAttempt,
     is_server_refusal,
+    read_jsonl,
     refusal_status,
     to_json,
     write_jsonl,
 )
 from rig.oracle.routing import DEFAULT_COLLECTION, Principal, RoutingSpec, load
-from rig.oracle.workload import RoutingWorkload, seed_attempts, user_name
+from rig.oracle.workload import RoutingWorkload, seed_attempts, type_of, user_name
 from rig.replicator import EventKind, ReplicationEvent
 
 SEED_FILE = "observations-seed.jsonl"
@@ -121,33 +122,54 @@ def record_revision_names(admin: AdminClient, db: str, spec: RoutingSpec, run_di
     return len(names)
 
 
-def change_guest_grants(admin: AdminClient, workload: RoutingWorkload, db: str, log: ObservationLog) -> int:
-    """The admin's mid-run changes of the guest grants (updates and deletes), recorded as observations.
-    Returns how many the gateway accepted."""
-    changes = workload.guest_changes()
-    if not changes:
-        return 0
-    by_collection: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
-    for name, body in changes:  # documents of a named collection are named `scope.name/ID`
-        by_collection.setdefault(split(name)[0], []).append((name, body))
-    results: list[dict[str, Any]] = []
-    ordered: list[tuple[str, dict[str, Any] | None]] = []
-    for collection, batch in by_collection.items():
-        space, docs = keyspace(db, collection), []
-        for name, body in batch:
-            doc_id = split(name)[1]
-            rev = admin.get_document(space, doc_id)["_rev"]
-            docs.append({"_id": doc_id, "_rev": rev, "_deleted": True} if body is None
-                        else {"_id": doc_id, "_rev": rev, **body, "written_at": time.time()})
-        results += admin.bulk_docs(space, docs)
-        ordered += batch
-    changes = ordered
-    # Stamped once the gateway answered: a revocation then counts from no earlier than it took effect, so
-    # a note a guest received just before it is no leak (a grant kept a moment longer excuses, never accuses).
-    attempts = seed_attempts(workload, results, changes, time.time())
-    for attempt in attempts:
-        log.record(attempt)
-    return sum(a.accepted for a in attempts)
+def grant_documents(spec: RoutingSpec, run_dir: Path) -> dict[str, list[str]]:
+    """collection -> IDs of the run's documents that may grant access (an accepted write of a type
+    with `access` or `roles` rules), from every observations file: what `check_principals` reads."""
+    kinds = {name for name, doc_type in spec.types.items() if doc_type.access or doc_type.roles}
+    found: dict[str, set[str]] = {}
+    for path in sorted(run_dir.glob("observations-*.jsonl")):
+        for obs in read_jsonl(path):
+            if isinstance(obs, WriteAttempt) and obs.accepted and type_of(obs.doc) in kinds:
+                collection, doc_id = split(obs.doc)
+                found.setdefault(collection, set()).add(doc_id)
+    return {collection: sorted(ids) for collection, ids in sorted(found.items())}
+
+
+GRANT_ROUND_PAUSE_S = 1.0
+"""Between rounds of guest-grant changes: long enough for the gateway to recompute the channels of the
+users the last round changed before the next round changes them again (see `guest_change_rounds`)."""
+
+
+def change_guest_grants(admin: AdminClient, workload: RoutingWorkload, db: str, log: ObservationLog, *,
+                        pause_s: float = GRANT_ROUND_PAUSE_S) -> int:
+    """The admin's mid-run changes of the guest grants (updates and deletes), recorded as observations,
+    in rounds that change no user's access twice, `pause_s` apart. Returns how many the gateway accepted."""
+    accepted = 0
+    for number, changes in enumerate(workload.guest_change_rounds()):
+        if number:
+            time.sleep(pause_s)
+        by_collection: dict[str, list[tuple[str, dict[str, Any] | None]]] = {}
+        for name, body in changes:  # documents of a named collection are named `scope.name/ID`
+            by_collection.setdefault(split(name)[0], []).append((name, body))
+        results: list[dict[str, Any]] = []
+        ordered: list[tuple[str, dict[str, Any] | None]] = []
+        for collection, batch in by_collection.items():
+            space, docs = keyspace(db, collection), []
+            for name, body in batch:
+                doc_id = split(name)[1]
+                rev = admin.get_document(space, doc_id)["_rev"]
+                docs.append({"_id": doc_id, "_rev": rev, "_deleted": True} if body is None
+                            else {"_id": doc_id, "_rev": rev, **body, "written_at": time.time()})
+            results += admin.bulk_docs(space, docs)
+            ordered += batch
+        # Stamped once the gateway answered: a revocation then counts from no earlier than it took effect,
+        # so a note a guest received just before it is no leak (a grant kept a moment longer excuses,
+        # never accuses).
+        attempts = seed_attempts(workload, results, ordered, time.time())
+        for attempt in attempts:
+            log.record(attempt)
+        accepted += sum(a.accepted for a in attempts)
+    return accepted
 
 
 class ObservationLog:
@@ -289,6 +311,7 @@ __all__ = [
     "DeviceRecorder",
     "ObservationLog",
     "change_guest_grants",
+    "grant_documents",
     "record_revision_names",
     "routing_editor",
     "routing_workload",

@@ -17,15 +17,17 @@ from locust import events
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
-from rig._errors import RigError
+from rig._errors import GatewayError, RigError
 from rig.faults.gateway import Fault, FaultInjector, NetworkTarget
 from rig.faults.netdown import LocalNetworkSwitch, NetdownFlag
 from rig.gateway import AdminClient, GatewayController
 from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
+from rig.gateway.principals import check_principals
+from rig.gateway.principals import summary_text as principals_text
 from rig.load.coordinate import MasterSession
 from rig.load.durability import check_run, outage_costs, retry_rows
-from rig.load.observe import record_revision_names
+from rig.load.observe import grant_documents, record_revision_names, user_name
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
 from rig.load.progress import Progress, Snapshot
 from rig.load.results import check_thresholds, flat_metrics, machine, release_lines, write_csv
@@ -35,6 +37,7 @@ from rig.load.spread import Distribution, Endpoint
 from rig.load.users import DeviceUser, fire_locust_events, set_process
 from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, merge_summaries, summary_line
 from rig.oracle.render import render, render_collections
+from rig.oracle.routing import RoutingSpec
 from rig.oracle.routing import load as load_spec
 from rig.oracle.run_check import check_run as check_run_dir
 from rig.oracle.run_check import oracle_thresholds, write_findings
@@ -171,6 +174,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         if agreement[f"{side}_difference_pct"] is not None:
             flat[f"{side}_rig_vs_gateway_pct"] = abs(agreement[f"{side}_difference_pct"])
     oracle = None
+    principals: dict[str, Any] | None = None
     thresholds = list(fail_if or [])
     if scenario.routing is not None and verify:
         spec = load_spec(scenario.routing.spec)
@@ -178,6 +182,9 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         oracle = check_run_dir(spec, run_dir)
         write_findings(run_dir, oracle)
         flat.update(oracle.figures())
+        principals = _principal_drift(admin, db, spec, run_dir, [user_name(i) for i in range(scenario.fleet.users)],
+                                      log)
+        flat["gateway_principal_drift"] = float(len(principals["drift"]))
         thresholds = oracle_thresholds(thresholds)  # any finding fails the run unless --fail-if relaxes it
     elif scenario.routing is not None:
         log("  NO ORACLE VERDICT: --no-verify skips the final sync, so the routing spec judges nothing")
@@ -211,11 +218,26 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                              "rig_metrics": [f"http://{e.host}:{e.metrics_port}/metrics" for e in endpoints]},
                "started_at": started, "sync_function": str(sync_function or "default"),
                "routing_spec": str(scenario.routing.spec) if scenario.routing else None,
-               "oracle": oracle.as_dict() if oracle is not None else None, "rig": rig}
+               "oracle": oracle.as_dict() if oracle is not None else None,
+               "gateway_principals": principals, "rig": rig}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
     _write_report(run_dir, log)
     return 1 if failed else 0
+
+
+def _principal_drift(admin: AdminClient, db: str, spec: RoutingSpec, run_dir: Path, users: list[str],
+                     log: Any) -> dict[str, Any]:
+    """Each user's record on the gateway against the grants its documents hold (rig.gateway.principals):
+    a record the gateway left wrong explains findings no sync function can cause."""
+    documents = grant_documents(spec, run_dir)
+    try:
+        drift = check_principals(admin, db, documents, users)
+    except GatewayError as exc:  # the check explains findings; the run's verdicts stand without it
+        log(f"  gateway principals: not checked ({exc})")
+        return {"users": len(users), "documents": sum(map(len, documents.values())), "drift": [], "error": str(exc)}
+    return {"users": len(users), "documents": sum(map(len, documents.values())),
+            "drift": [d.as_dict() for d in drift[:100]], "drift_text": [d.text() for d in drift[:100]]}
 
 
 def _write_report(run_dir: Path, log: Any) -> None:
@@ -301,6 +323,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         f"duplicated {durability['duplicated']}")
     if summary.get("oracle"):
         log("  " + oracle_text(summary["oracle"]).replace("\n", "\n  "))
+    if summary.get("gateway_principals"):
+        log("  " + principals_text(summary["gateway_principals"]).replace("\n", "\n  "))
     for row in summary["faults"]:
         took = "never came back" if row["seconds"] is None else f"gateway back after {row['seconds']:.1f} s"
         sync = row["wake_to_caught_up_s_real"]

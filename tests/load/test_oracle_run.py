@@ -44,6 +44,10 @@ def test_correct_sync_function_two_workers_no_findings(tmp_path: Path, sg_binary
     oracle = summary["oracle"]
     assert oracle["findings"] == 0, oracle["examples"]
     assert summary["devices"] == 60 and oracle["snapshots_final"] == 60
+    # Every user's record on the gateway holds what its documents grant (rig.gateway.principals).
+    principals = summary["gateway_principals"]
+    assert principals["users"] == 20 and principals["documents"] > 20 and principals["drift"] == []
+    assert "every record agrees" in result.stdout
     assert oracle["snapshots_mid_run"] > 0 and oracle["docs_held_mid_run"] > 0
     # Non-trivial: devices wrote, the gateway refused the deliberate bad writes (as the spec does), and
     # each device was judged against every document of the run.
