@@ -75,15 +75,7 @@ def node() -> str:
 # Random writes ----------------------------------------------------------------------------------
 
 def _fields(spec: RoutingSpec) -> list[str]:
-    fields: list[str] = []
-    for doc_type in spec.types.values():
-        templates: list[Template] = [*doc_type.channels, *(r.value for r in doc_type.require)]
-        for grant in doc_type.access:
-            templates += [grant.to, *grant.channels]
-        for role_grant in doc_type.roles:
-            templates += [role_grant.to, *role_grant.roles]
-        fields += [f for t in templates for f in t.fields] + list(doc_type.immutable)
-    return sorted(set(fields))
+    return sorted({f for t in spec.types.values() for f in [*t.placeholders(), *t.immutable]})
 
 
 @dataclass(frozen=True, slots=True)

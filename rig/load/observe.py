@@ -35,6 +35,7 @@ from rig._collections import keyspace, qualified, split
 from rig.device.device import VirtualDevice
 from rig.gateway import AdminClient
 from rig.load.scenario import Scenario
+from rig.oracle.names import type_of, user_name
 from rig.oracle.observations import (
     Held,
     Observation,
@@ -48,7 +49,7 @@ from rig.oracle.observations import (
     write_jsonl,
 )
 from rig.oracle.routing import DEFAULT_COLLECTION, Principal, RoutingSpec, load
-from rig.oracle.workload import RoutingWorkload, seed_attempts, type_of, user_name
+from rig.oracle.workload import RoutingWorkload, seed_attempts
 from rig.replicator import EventKind, ReplicationEvent
 
 SEED_FILE = "observations-seed.jsonl"

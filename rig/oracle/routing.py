@@ -109,6 +109,16 @@ class DocType:
     def rule(self, suffix: str) -> str:
         return f"{self.name}.{suffix}"
 
+    def placeholders(self) -> list[str]:
+        """The body fields the type's templates name (``{owner}``, ...), in first-use order."""
+        texts = [t.text for t in self.channels] + [r.value.text for r in self.require]
+        texts += [g.to.text for g in self.access] + [c.text for g in self.access for c in g.channels]
+        texts += [g.to.text for g in self.roles] + [r.text for g in self.roles for r in g.roles]
+        found: list[str] = []
+        for text in texts:
+            found += [f for f in PLACEHOLDER.findall(text) if f not in found]
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

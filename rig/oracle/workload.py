@@ -62,29 +62,12 @@ from typing import Any
 
 from rig._collections import qualified, split
 from rig.oracle.expect import World
+from rig.oracle.guests import GuestGrants
+from rig.oracle.names import type_of, user_name
 from rig.oracle.observations import PrincipalChange, WriteAttempt
-from rig.oracle.routing import DEFAULT_COLLECTION, PLACEHOLDER, PUBLIC, DocType, RoutingSpec, Template
+from rig.oracle.routing import DEFAULT_COLLECTION, PUBLIC, DocType, RoutingSpec, Template
 
 _SINGLE = re.compile(r"^([^{}]*)\{([A-Za-z_][A-Za-z0-9_]*)\}([^{}]*)$")
-
-
-def user_name(index: int) -> str:
-    return f"user-{index:04d}"
-
-
-def type_of(doc: str) -> str:
-    """The type a workload document was made as: its ID's first part (after any collection)."""
-    return split(doc)[1].split(".", 1)[0]
-
-
-def _fields(doc_type: DocType) -> list[str]:
-    texts = [t.text for t in doc_type.channels] + [r.value.text for r in doc_type.require]
-    texts += [g.to.text for g in doc_type.access] + [c.text for g in doc_type.access for c in g.channels]
-    texts += [g.to.text for g in doc_type.roles] + [r.text for g in doc_type.roles for r in g.roles]
-    found: list[str] = []
-    for text in texts:
-        found += [f for f in PLACEHOLDER.findall(text) if f not in found]
-    return found
 
 
 def _weight(doc_type: DocType) -> float:
@@ -129,10 +112,7 @@ class RoutingWorkload:
     _generation: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     """slot -> how many of its documents were left behind by a refused update."""
     _foreign_turns: int = field(default=0, init=False, repr=False)
-    _guests: dict[str, tuple[str, dict[str, Any], int]] | None = field(default=None, init=False, repr=False)
-    """device key -> (doc id, body, the device's rank among its user's devices) of its guest grant."""
-    _guest_channels: dict[str, set[str]] | None = field(default=None, init=False, repr=False)
-    """user -> channels a guest grant may give it."""
+    _guest_grants: GuestGrants | None = field(default=None, init=False, repr=False)
 
     # Who is who --------------------------------------------------------------------------------
     def team(self, index: int) -> str:
@@ -164,7 +144,7 @@ class RoutingWorkload:
             changes.append(PrincipalChange("user", name, tuple(channels), self.roles_of(index)))
         return changes
 
-    def _one_collection(self) -> bool:
+    def one_collection(self) -> bool:
         """Stranded seeds and guest grants are made for a spec in the default collection only (their
         channel arithmetic is by bare channel name)."""
         return self.spec.collections == (DEFAULT_COLLECTION,)
@@ -184,7 +164,7 @@ class RoutingWorkload:
                 name = user_name(index)
                 for n, team in enumerate(self.teams_of(index)):
                     body: dict[str, Any] = {self.spec.type_field: doc_type.name}
-                    for name_field in _fields(doc_type):
+                    for name_field in doc_type.placeholders():
                         body[name_field] = name if name_field in targets else team
                     docs.append((qualified(doc_type.collection, f"{doc_type.name}.{name}.{n}"), body))
         return docs
@@ -210,7 +190,7 @@ class RoutingWorkload:
         for n in range(count):
             doc_id = f"seed.{user_name(user_index)}.{n}"
             write = (self._stranded(user_index, doc_id, rng)
-                     if self._one_collection() and rng.random() < self.stranded_seed_share else None)
+                     if self.one_collection() and rng.random() < self.stranded_seed_share else None)
             write = write or self._fresh(user_index, doc_id, rng, bad=False)
             if write is not None:
                 writes.append(write)
@@ -375,74 +355,29 @@ class RoutingWorkload:
                 return None
             if name and name not in body:
                 body[name] = rng.choice(mine)
-        for name in _fields(doc_type):
+        for name in doc_type.placeholders():
             if name not in body:
                 body[name] = sorted({f"{name[:3]}{rng.randrange(6)}" for _ in range(rng.randint(1, 2))})
         return body
 
     # Attacks on other users' documents and on grants ---------------------------------------------
+    def guest_grants(self) -> GuestGrants:
+        """The admin's guest grants of this workload (rig.oracle.guests)."""
+        if self._guest_grants is None:
+            self._guest_grants = GuestGrants(self)
+        return self._guest_grants
+
     def guests(self) -> dict[str, tuple[str, dict[str, Any], int]]:
-        """device key -> (doc id, body, rank) of the guest grant the admin seeds for that device: of a
-        grant type its user may write, granting that user's team to a user of another team (the
-        device's rank among its user's devices picks which, so no two devices share a document)."""
-        if self._guests is None:
-            world = self.seed_world()
-            self._guests = {}
-            if not self._one_collection():
-                return self._guests
-            ranks: dict[int, int] = {}
-            for ordinal, user_index in enumerate(self.device_users):
-                rank = ranks[user_index] = ranks.get(user_index, -1) + 1
-                writer, key = user_name(user_index), f"d{ordinal}"
-                for doc_type in self.grant_types():
-                    doc_id = f"{doc_type.name}.guest.{key}"
-                    targets = {f for g in doc_type.access for f in g.to.fields}
-                    body: dict[str, Any] = {self.spec.type_field: doc_type.name}
-                    body.update({f: self.team(user_index) for f in _fields(doc_type) if f not in targets})
-                    probe = {**body, **{f: writer for f in targets}}
-                    if not world.decide(doc_id, writer, probe, False).accepted:
-                        continue  # this user may not write the type
-                    granted = set(World(self.spec).apply_write(doc_id, "1-probe", probe, False).access)
-                    candidates = [i for i in range(self.users) if i != user_index
-                                  and not {c for _, c, _ in granted} & set(world.grants(user_name(i)))]
-                    if candidates:
-                        guest = user_name(candidates[(rank + 2) % len(candidates)])
-                        self._guests[key] = (doc_id, {**body, **{f: guest for f in targets}}, rank)
-                        break
-        return self._guests
+        return self.guest_grants().by_device()
 
     def guest_channels(self) -> dict[str, set[str]]:
-        if self._guest_channels is None:
-            world = World(self.spec)
-            self._guest_channels = {}
-            for doc_id, body, _ in self.guests().values():
-                for user, channel, _ in world.apply_write(doc_id, "1-probe", body, False).access:
-                    self._guest_channels.setdefault(user, set()).add(channel)
-        return self._guest_channels
+        return self.guest_grants().channels()
 
     def guest_changes(self) -> list[tuple[str, dict[str, Any] | None]]:
-        """The admin's changes of the guest grants mid-run: (doc id, new body, None to delete it); the
-        grants of devices of even rank are updated (kept), those of odd rank deleted (revoked)."""
-        return [(doc_id, None if rank % 2 else dict(body)) for doc_id, body, rank in self.guests().values()]
+        return self.guest_grants().changes()
 
     def guest_change_rounds(self) -> list[list[tuple[str, dict[str, Any] | None]]]:
-        """`guest_changes` in rounds in which no user's access changes twice, in order. Leads of
-        different teams may pick the same guest, and Sync Gateway can lose a channel invalidation when
-        two grants of one user change within a moment while its channels are being recomputed
-        (docs/known-gateway-defects.md, "Lost channel invalidation"): the load run measures the sync
-        function's routing, the conformance case that defect."""
-        world = World(self.spec)
-        guests = {doc_id: body for doc_id, body, _ in self.guests().values()}
-        rounds: list[tuple[set[str], list[tuple[str, dict[str, Any] | None]]]] = []
-        for doc_id, body in self.guest_changes():
-            users = {user for user, _, _ in world.apply_write(doc_id, "1-probe", guests[doc_id], False).access}
-            free = next((r for r in rounds if not r[0] & users), None)
-            if free is None:
-                free = (set(), [])
-                rounds.append(free)
-            free[0].update(users)
-            free[1].append((doc_id, body))
-        return [changes for _, changes in rounds]
+        return self.guest_grants().rounds()
 
     def _foreign(self, user_index: int, held: Mapping[str, Mapping[str, Any] | None],
                  rng: random.Random) -> Write | None:

@@ -14,7 +14,8 @@ from rig._paths import project_root
 from rig.gateway.admin import user_channels
 from rig.load.scenario import load_scenario
 from rig.oracle import load
-from rig.oracle.workload import RoutingWorkload, user_name
+from rig.oracle.names import user_name
+from rig.oracle.workload import RoutingWorkload
 from rig.push.service import PushService
 
 SHOP = project_root() / "gateway_config" / "routing" / "shop.toml"

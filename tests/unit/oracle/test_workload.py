@@ -11,9 +11,10 @@ import pytest
 from rig._errors import ConfigError
 from rig.conformance import default_spec_path
 from rig.oracle import Held, Kind, PrincipalChange, RoutingSpec, SyncSnapshot, WriteAttempt, load, write_jsonl
+from rig.oracle.names import user_name
 from rig.oracle.observations import read_jsonl
 from rig.oracle.run_check import check_run, run_observations, write_findings
-from rig.oracle.workload import RoutingWorkload, user_name
+from rig.oracle.workload import RoutingWorkload
 
 
 @pytest.fixture(scope="module")
