@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,8 +24,36 @@ from rig.gateway.config import DatabaseSpec, Interfaces, render, render_startup,
 _LIVE: weakref.WeakSet[LocalGateway] = weakref.WeakSet()
 
 
+_PICK = random.SystemRandom()  # not the `random` module: a seeded test must not make two processes pick alike
+_BELOW_EPHEMERAL = 12_000
+"""How many ports under the kernel's range for outgoing connections `free_port` picks from."""
+
+
+def _ephemeral_low(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The lowest port the kernel gives outgoing connections (32768 where it cannot be read)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (the kernel's pick), so parallel gateways never clash."""
+    """A port nothing listens on now, so parallel gateways and load processes never clash.
+
+    Picked below the kernel's range for outgoing connections: a port the kernel hands out for
+    `bind(0)` lies in that range, and between this check and the real bind a device's outgoing
+    connection could take it (seen once: a load process's metrics port, EADDRINUSE). Below the range
+    only another listener can, and the random pick makes that unlikely."""
+    low = _ephemeral_low()
+    if low - _BELOW_EPHEMERAL >= 1024:
+        for _ in range(100):
+            port = _PICK.randrange(low - _BELOW_EPHEMERAL, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
