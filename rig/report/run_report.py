@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rig.gateway.principals import summary_text as principals_text
 from rig.report import html, plots, verdict
 from rig.report.data import RunData, load_run
 from rig.report.saturation import banner_html
@@ -148,6 +149,12 @@ def _oracle(run: RunData) -> list[str]:
     if oracle.get("examples"):
         parts += [html.paragraph("Examples (all of them in oracle-findings.json):"),
                   html.bullet_list([str(e) for e in oracle["examples"][:20]])]
+    principals = run.summary.get("gateway_principals")
+    if principals:  # whose fault the findings are: a user record the gateway left wrong is not the function's
+        head, *rest = principals_text(principals).split("\n")
+        parts.append(html.paragraph(head, "bad" if principals.get("drift") else "good"))
+        if rest:
+            parts.append(html.bullet_list([line.strip() for line in rest]))
     return parts
 
 

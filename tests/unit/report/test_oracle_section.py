@@ -47,3 +47,16 @@ def test_the_links_section_lists_each_class_and_the_netdown_windows() -> None:
     assert "down from 5.0 s to 8.5 s, 7 connection(s) cut" in html
     straight = "".join(_links(RunData(Path("r"), {"links": None}, Measurements(), Series(), 0.0)))
     assert "straight to the gateway" in straight
+
+
+def test_the_gateway_records_line_names_a_drifted_record_and_the_known_defect() -> None:
+    oracle = {"spec": "teams", "counts": {"leak": 14}, "findings": 14, "writes": 10, "by_rule": {}, "examples": []}
+    drifted = {"users": 20, "documents": 35, "drift": [{"user": "user-0003"}],
+               "drift_text": ["user-0003 holds team.3, which no document grants"]}
+    run = RunData(Path("r"), {"oracle": oracle, "gateway_principals": drifted}, Measurements(), Series(), 0.0)
+    html = "".join(_oracle(run))
+    assert "1 records disagree" in html and "user-0003 holds team.3" in html
+    assert "known-gateway-defects.md#lost-channel-invalidation" in html
+    run.summary["gateway_principals"] = {"users": 20, "documents": 35, "drift": [], "drift_text": []}
+    html = "".join(_oracle(run))
+    assert "every record agrees" in html and "lost-channel-invalidation" not in html
