@@ -69,6 +69,11 @@ class _Http:
                  timeout: float = 30.0) -> None:
         self._client = httpx.Client(base_url=base_url.rstrip("/"), auth=auth, timeout=timeout)
 
+    @property
+    def url(self) -> str:
+        """The base URL requests go to."""
+        return str(self._client.base_url).rstrip("/")
+
     def close(self) -> None:
         self._client.close()
 
