@@ -12,10 +12,18 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from rig._errors import AdminApiError
+
+
+class ChannelLookups(Protocol):
+    """What the push service asks the gateway (rig.gateway.AdminClient answers it too)."""
+
+    def user(self, db: str, name: str) -> dict[str, Any]: ...
+
+    def doc_channels(self, db: str, doc_id: str) -> set[str]: ...
 
 
 class GatewayLookups:

@@ -24,7 +24,7 @@ from rig._push_policy import Push
 from rig.gateway import AdminClient
 from rig.gateway.admin import user_channels
 from rig.push.dispatcher import PushCounters, PushDispatcher
-from rig.push.lookups import GatewayLookups
+from rig.push.lookups import ChannelLookups, GatewayLookups
 
 log = logging.getLogger(__name__)
 _USER_CACHE_S = 2.0
@@ -52,7 +52,7 @@ class PushService:
         self.admin = admin
         # The lookups run for every webhook and every user every few seconds: over plain keep-alive
         # connections where the admin API is plain HTTP (rig.push.lookups), else through the admin client.
-        self._lookups: Any = GatewayLookups(admin.url) \
+        self._lookups: ChannelLookups = GatewayLookups(admin.url) \
             if isinstance(admin, AdminClient) and GatewayLookups.usable(admin.url) else admin
         self.db = db
         self.collections = collections
