@@ -125,7 +125,7 @@ class PushService:
     def _channels_of(self, user: str) -> set[str]:
         """The user's channels, read at most `_USER_CACHE_S` ago. One routing thread reads a stale
         user at a time; the others wait for its answer (the cache entries expire together, and four
-        threads reading every stale user each would make up to four times the lookups)."""
+        threads each reading every stale user made four times the lookups)."""
         while True:
             with self._users_lock:
                 cached = self._user_channels.get(user)
