@@ -55,10 +55,10 @@ def register(commands: Any) -> None:
                      help="this process's metrics port (default: a free one; a master serves none unless given)")
     run.add_argument("--wait-gateway", type=float, default=0.0, metavar="SECONDS",
                      help="with --gateway-url: wait up to SECONDS for the gateway to answer (compose start-up)")
-    run.add_argument("--driver", choices=("gevent", "loop"),
-                     help="how each load process drives its devices' replications: gevent (default: a greenlet "
-                          "per device and one per replication) or loop (experimental: every replication on one "
-                          "event loop per process; docs/load-runs.md); overrides the scenario's `driver`")
+    run.add_argument("--driver", choices=("loop", "gevent"),
+                     help="how each load process drives its devices' replications: loop (default: every "
+                          "replication on one event loop per process) or gevent (a greenlet per replication); "
+                          "docs/load-runs.md; overrides the scenario's `driver`")
     run.add_argument("--duration", type=float, help="override the scenario's duration in real seconds")
     run.add_argument("--time-scale", type=float, help="override the scenario's time scale K (OS intervals / K)")
     run.add_argument("--fail-if", action="append", default=[], metavar="EXPR",

@@ -68,8 +68,8 @@ class RunConfig:
     saturation_cpu: float = CPU_THRESHOLD
     saturation_lag_s: float = LAG_THRESHOLD_S
     """When this process counts as saturated (`rig.metrics.saturation`)."""
-    driver: str = "gevent"
-    """"gevent": a helper greenlet per replication; "loop": every replication on one DeviceLoop (Scenario.driver)."""
+    driver: str = "loop"
+    """"loop": every replication on one DeviceLoop; "gevent": a helper greenlet per replication (Scenario.driver)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))

@@ -77,7 +77,7 @@ def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, re
     gateway: dict[str, float] | None = None
     if admin is not None:
         try:
-            values = admin.metrics()
+            values = admin.metrics(tuple(GATEWAY_COUNTERS.values()))
         except RigError:
             values = None
         if values is not None:

@@ -85,10 +85,10 @@ class Scenario:
     seed: int = 1
     database: str = "rig"
     workload: Workload = Workload()
-    driver: str = "gevent"
-    """How a load process drives its devices' replications: "gevent" (a greenlet per device and a helper
-    greenlet per replication) or "loop" (every replication on one event loop per process,
-    rig.device.loop; experimental, see docs/load-runs.md). `rig run --driver` overrides it."""
+    driver: str = "loop"
+    """How a load process drives its devices' replications: "loop" (the default: every replication on
+    one event loop per process, rig.device.loop) or "gevent" (a helper greenlet per replication); see
+    docs/load-runs.md, "Driver". `rig run --driver` overrides it."""
     routing: Routing | None = None
     links: Links = Links()
     collections: tuple[str, ...] = ()
@@ -105,6 +105,7 @@ _TOP = {"description": str, "fleet": str, "users": int, "devices_per_user": int,
         "workload": dict, "routing": dict, "links": dict, "collections": list, "driver": str}
 DRIVERS = ("gevent", "loop")
 """How a load process drives its devices' replications (Scenario.driver)."""
+DEFAULT_DRIVER = "loop"
 _ROUTING = {"spec": str, "user_channels": list, "lead_roles": list, "bad_write_share": float,
             "delete_share": float, "foreign_write_share": float, "grant_change_at": float,
             "stranded_seed_share": float, "snapshot_every_s": float, "max_snapshots": int}
@@ -166,7 +167,7 @@ def load_scenario(path: Path) -> Scenario:
     links = _links(data.pop("links", {}), path)
     routing = _routing(data.pop("routing"), path) if "routing" in data else None
     collections = _collections(data.pop("collections", None), routing, path)
-    if data.get("driver", "gevent") not in DRIVERS:
+    if data.get("driver", DEFAULT_DRIVER) not in DRIVERS:
         raise ConfigError(f"{path}: driver must be one of {', '.join(DRIVERS)}, not {data['driver']!r}")
     if data.get("time_scale", 1.0) <= 0:
         raise ConfigError(f"{path}: time_scale must be positive")

@@ -24,11 +24,14 @@ from rig._push_policy import Push
 from rig.gateway import AdminClient
 from rig.gateway.admin import user_channels
 from rig.push.dispatcher import PushCounters, PushDispatcher
+from rig.push.lookups import ChannelLookups, GatewayLookups
 
 log = logging.getLogger(__name__)
 _USER_CACHE_S = 2.0
 _WEBHOOK_WORKERS = 4
 _INBOX_LIMIT = 20_000
+_REFRESH_WAIT_S = 35.0
+"""Longer than a lookup may take (the admin timeout, 30 s): a waiting thread then reads the user itself."""
 
 
 @dataclass(slots=True)
@@ -47,6 +50,10 @@ class PushService:
                  time_scale: float = 1.0, rng: random.Random | None = None,
                  clock: Callable[[], float] = time.monotonic, collections: tuple[str, ...] = ()) -> None:
         self.admin = admin
+        # The lookups run for every webhook and every user every few seconds: over plain keep-alive
+        # connections where the admin API is plain HTTP (rig.push.lookups), else through the admin client.
+        self._lookups: ChannelLookups = GatewayLookups(admin.url) \
+            if isinstance(admin, AdminClient) and GatewayLookups.usable(admin.url) else admin
         self.db = db
         self.collections = collections
         """Named collections of the database (`scope.name`); () for the default collection."""
@@ -55,6 +62,8 @@ class PushService:
         self._targets: dict[str, PushTarget] = {}
         self._by_user: dict[str, list[str]] = {}
         self._user_channels: dict[str, tuple[float, set[str]]] = {}
+        self._refreshing: dict[str, threading.Event] = {}
+        self._users_lock = threading.Lock()
         self._cond = threading.Condition()
         self._stopped = False
         self._host = host
@@ -114,18 +123,38 @@ class PushService:
 
     # Routing -----------------------------------------------------------------------------------
     def _channels_of(self, user: str) -> set[str]:
-        cached = self._user_channels.get(user)
-        now = time.monotonic()
-        if cached is None or now - cached[0] > _USER_CACHE_S:
+        """The user's channels, read at most `_USER_CACHE_S` ago. One routing thread reads a stale
+        user at a time; the others wait for its answer (the cache entries expire together, and four
+        threads each reading every stale user made four times the lookups)."""
+        while True:
+            with self._users_lock:
+                cached = self._user_channels.get(user)
+                if cached is not None and time.monotonic() - cached[0] <= _USER_CACHE_S:
+                    return cached[1]
+                pending = self._refreshing.get(user)
+                mine = pending is None
+                if pending is None:
+                    pending = self._refreshing[user] = threading.Event()
+            if not mine:
+                pending.wait(_REFRESH_WAIT_S)
+                continue
+            channels: set[str] = set()
             try:
-                found = self.admin.user(self.db, user)
-                channels = {f"{c}:{ch}" for c in self.collections for ch in user_channels(found, c)} \
-                    if self.collections else set(found.get("all_channels") or [])
-            except (AdminApiError, ValueError):
-                channels = set()
-            cached = (now, channels)
-            self._user_channels[user] = cached
-        return cached[1]
+                channels = self._read_user_channels(user)
+            finally:
+                with self._users_lock:
+                    self._user_channels[user] = (time.monotonic(), channels)
+                    del self._refreshing[user]
+                pending.set()
+            return channels
+
+    def _read_user_channels(self, user: str) -> set[str]:
+        try:
+            found = self._lookups.user(self.db, user)
+            return {f"{c}:{ch}" for c in self.collections for ch in user_channels(found, c)} \
+                if self.collections else set(found.get("all_channels") or [])
+        except (AdminApiError, ValueError):
+            return set()
 
     def enqueue(self, body: dict[str, Any]) -> None:
         """Take a webhook for routing; one that finds the queue full is counted as overflowed."""
@@ -169,7 +198,7 @@ class PushService:
         """The document's channels now (`scope.name:channel` with named collections), None when unreadable."""
         if not self.collections:
             try:
-                return self.admin.doc_channels(self.db, doc_id)
+                return self._lookups.doc_channels(self.db, doc_id)
             except (AdminApiError, ValueError) as exc:
                 log.warning("push service: cannot read channels of %s: %s", doc_id, exc)
                 return None
@@ -177,7 +206,7 @@ class PushService:
         found = False
         for collection in self.collections:
             try:
-                held = self.admin.doc_channels(keyspace(self.db, collection), doc_id)
+                held = self._lookups.doc_channels(keyspace(self.db, collection), doc_id)
                 channels |= {f"{collection}:{c}" for c in held}
                 found = True
             except AdminApiError as exc:

@@ -1,5 +1,6 @@
-"""`rig run --driver loop` end to end against the real Sync Gateway: every replication of a load process on
-one event loop (rig.device.loop, one greenlet under gevent) must keep what the default driver keeps."""
+"""`rig run --driver loop` (the default) end to end against the real Sync Gateway: every replication of a
+load process on one event loop (rig.device.loop, one greenlet under gevent) must keep what the gevent
+driver keeps; the smoke run also on `--driver gevent`, which stays selectable."""
 
 from __future__ import annotations
 
@@ -15,23 +16,25 @@ import pytest
 pytestmark = [pytest.mark.gateway, pytest.mark.slow]
 
 
-def _run(tmp_path: Path, sg_binary: Path, scenario: str, *args: str) -> tuple[subprocess.CompletedProcess[str],
-                                                                             dict[str, Any]]:
+def _run(tmp_path: Path, sg_binary: Path, scenario: str, *args: str,
+         driver: str = "loop") -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "rig", "run", scenario, "--binary", str(sg_binary),
-                             "--out", str(out), "--driver", "loop", *args],
+                             "--out", str(out), "--driver", driver, *args],
                             capture_output=True, text=True, timeout=600, env=dict(os.environ))
     summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
     return result, summary
 
 
-def test_smoke_on_the_loop_loses_nothing_and_agrees_with_the_gateway(tmp_path: Path, sg_binary: Path) -> None:
+@pytest.mark.parametrize("driver", ["loop", "gevent"])
+def test_smoke_on_each_driver_loses_nothing_and_agrees_with_the_gateway(tmp_path: Path, sg_binary: Path,
+                                                                        driver: str) -> None:
     result, summary = _run(tmp_path, sg_binary, "smoke", "--duration", "12", "--fail-if", "leaks>0",
-                           "--fail-if", "misses>0", "--fail-if", "lost_writes>0")
+                           "--fail-if", "misses>0", "--fail-if", "lost_writes>0", driver=driver)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert summary["driver"] == "loop" and summary["devices"] == 30
+    assert summary["driver"] == driver and summary["devices"] == 30
     worker = json.loads((tmp_path / "run" / "worker-0.json").read_text())
-    assert worker["driver"] == "loop" and worker["loop_errors"] == []
+    assert worker["driver"] == driver and worker["loop_errors"] == []
     figures = summary["figures"]
     assert figures["wakes"] > 0 and figures["pull_docs_per_s"] > 0 and figures["stale"] == 0
     assert figures["errors"] == 0 and figures["lost_writes"] == 0 and figures["duplicated_writes"] == 0

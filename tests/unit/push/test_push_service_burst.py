@@ -62,3 +62,43 @@ def test_a_burst_of_webhooks_is_answered_at_once_and_routed_by_a_few_threads() -
     assert service.counters.received == burst
     assert service.counters.overflowed == 0
     assert service.counters.targeted >= 1
+
+
+class _CountingAdmin:
+    """Stands in for the admin client: counts user lookups, each slow enough that routing threads overlap."""
+
+    def __init__(self) -> None:
+        self.user_lookups: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def doc_channels(self, db: str, doc_id: str) -> set[str]:
+        time.sleep(0.005)
+        return {"team"}
+
+    def user(self, db: str, name: str) -> dict[str, Any]:
+        time.sleep(0.05)
+        with self._lock:
+            self.user_lookups[name] = self.user_lookups.get(name, 0) + 1
+        return {"all_channels": ["team"] if name != "bob" else ["bob"]}
+
+
+def test_routing_threads_read_a_stale_user_once_and_target_only_readers() -> None:
+    admin = _CountingAdmin()
+    service = PushService(admin, "db", rng=random.Random(1))  # type: ignore[arg-type]
+    for user in ("ann", "bob", "cy"):
+        service.register(PushTarget(f"{user}-1", user, deliver=lambda sent_at: None, accepts=lambda: True),
+                         find_profile("ios-active").push)
+    burst = 40
+    with service:
+        port = service._server.server_port
+        for i in range(burst):
+            _post(port, f'{{"_id":"doc-{i}"}}'.encode())
+        deadline = time.monotonic() + 10
+        while service.counters.received < burst and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the last webhooks' routing
+    # Four routing threads, all users stale at once: each user is read once (the cache holds 2 s),
+    # not once per thread that found it stale.
+    assert admin.user_lookups == {"ann": 1, "bob": 1, "cy": 1}
+    assert service.counters.received == burst
+    assert service.counters.targeted == 2 * burst  # ann's and cy's devices: bob may not read channel team
