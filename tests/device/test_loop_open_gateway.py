@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -40,7 +41,10 @@ def test_one_shot_replications_opened_on_the_loop_catch_up_with_no_thread(gatewa
     admin.wait_for_changes_feed(db)
     loop = DeviceLoop()
     ended: dict[str, BaseException | None] = {}
-    opens = [LoopOpen(loop, d, lambda error, d=d: ended.__setitem__(d.name, error)) for d in devices]
+    def ender(name: str) -> Callable[[BaseException | None], None]:
+        return lambda error: ended.__setitem__(name, error)
+
+    opens = [LoopOpen(loop, d, ender(d.name)) for d in devices]
     threads_before = threading.active_count()
     for one in opens:
         one.start()
