@@ -332,7 +332,7 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                 _write_backlog(admin, n, number, settings)
                 if gateway_set:
                     pin(pid, gateway_set)  # threads the gateway started since
-                at = time.time() + 1.0 + n / 2000  # time for every worker to start its devices' threads
+                at = time.time() + 1.0  # time for the storm message to reach every worker
                 setup_s = time.monotonic() - setup
                 # The gateway's CPU bracketing the storm (it idles in the lead before `at` and once the
                 # last device is done), so even a storm shorter than the sampling period is measured.
