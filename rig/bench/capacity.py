@@ -332,7 +332,8 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                 _write_backlog(admin, n, number, settings)
                 if gateway_set:
                     pin(pid, gateway_set)  # threads the gateway started since
-                at = time.time() + 1.0  # time for the storm message to reach every worker
+                # Time for every worker to get the message and make its devices' sockets (before the push).
+                at = time.time() + 1.0 + n / 4000
                 setup_s = time.monotonic() - setup
                 # The gateway's CPU bracketing the storm (it idles in the lead before `at` and once the
                 # last device is done), so even a storm shorter than the sampling period is measured.

@@ -89,7 +89,6 @@ def storm(loop: DeviceLoop, devices: list[VirtualDevice], at: float, budget: flo
     left = len(devices)
     start = at + time.monotonic() - time.time()  # the push, on the loop's clock
     kill = start + budget
-    opens: list[LoopOpen] = []
 
     def ender(index: int, device: VirtualDevice) -> Callable[[BaseException | None], None]:
         def ended(error: BaseException | None) -> None:
@@ -110,16 +109,19 @@ def storm(loop: DeviceLoop, devices: list[VirtualDevice], at: float, budget: flo
                     errors.append(f"{device.name}: {type(error).__name__}: {error}")
         return ended
 
+    # Before the push: each device's socket and upgrade request (nothing sent; a woken phone builds them
+    # on its own CPU), so the rig's work from the push on is what a phone's network would see.
+    opens = [LoopOpen(loop, device, ender(index, device)) for index, device in enumerate(devices)]
+    for one in opens:
+        one.prepare()
+
     def wake(first: int) -> None:
-        for index in range(first, min(first + _WAKE_BATCH, len(devices))):
-            device = devices[index]
+        for one in opens[first:first + _WAKE_BATCH]:
             remaining = kill - time.monotonic()  # the rig's own start-up lateness counts, as on a phone
             if remaining <= 0:
-                ender(index, device)(ReplicationCut(f"{device.name}: {_KILLED}", code=1001, reason=_KILLED))
+                one.cut(_KILLED)
                 continue
-            device.connect_timeout = remaining
-            one = LoopOpen(loop, device, ender(index, device))
-            opens.append(one)
+            one.device.connect_timeout = remaining
             one.start()
         if first + _WAKE_BATCH < len(devices):
             loop.call_at(time.monotonic(), lambda: wake(first + _WAKE_BATCH))

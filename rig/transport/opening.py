@@ -1,25 +1,28 @@
-"""Opening a WebSocket: the plan (where to connect, what to send) and a non-blocking open for event loops.
+"""Opening a WebSocket: the plan (where to connect, what to send) and a non-blocking open for event
+loops.
 
 `WebSocketTransport.connect()` opens on the caller's thread, blocking. An event loop carrying
 thousands of devices (rig.device.loop) cannot give each connect a thread: in a wake storm every
 device connects at once, and thousands of threads contending for the GIL time the rig, not the
 gateway. `NonBlockingOpen` is the same open (TCP, the upgrade request, the 101 or the typed
-rejection) as a state machine the loop drives on readiness: `start()` gives the socket's
-descriptor, `events()` what to wait for, `ready()` advances and returns the transport once open.
-Plain ``ws://`` only (a TLS handshake on a non-blocking socket needs its own states; no caller
-needs it yet). Name resolution stays blocking (`getaddrinfo`): immediate for the IP literals and
-``localhost`` of a local gateway.
+rejection) as a state machine the loop drives on readiness: `prepare()` makes the socket and the
+request (nothing sent), `start()` connects and gives the socket's descriptor, `events()` what to
+wait for, `ready()` advances and returns the transport once open. Plain ``ws://`` only (a TLS
+handshake on a non-blocking socket needs its own states; no caller needs it yet). Name resolution
+stays blocking (`getaddrinfo`): immediate for the IP literals and ``localhost`` of a local gateway,
+and cached per host and port.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import select
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from rig._errors import AuthenticationRejected, ConnectError, HandshakeRejected, SubprotocolRejected
@@ -94,31 +97,49 @@ class NonBlockingOpen:
             raise ValueError(f"{opening.where}: non-blocking opens are plain ws:// only (TLS: connect() on a thread)")
         self.opening = opening
         self._sock: socket.socket | None = None
+        self._address: Any = None
         self._unsent = b""
         self._sent = False
         self.done = False
 
-    def start(self) -> int:
-        """Begin the TCP connect; the socket's descriptor, to wait on for `events()`."""
+    def prepare(self) -> int:
+        """The socket and the upgrade request, nothing sent yet (what an app does before its first packet,
+        so a bench can do it before the instant it measures from); the socket's descriptor."""
+        if self._sock is not None:
+            return self._sock.fileno()
         host, port = self.opening.address
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            family, kind, proto, _, address = _resolve(host, port)
             sock = socket.socket(family, kind, proto)
         except OSError as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         sock.setblocking(False)
         self._sock = sock
+        self._address = address
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            error = sock.connect_ex(address)
+        except OSError as exc:
+            self.abort()
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        self._unsent = self.opening.handshake.request()
+        return sock.fileno()
+
+    def start(self) -> int:
+        """Begin the TCP connect (after `prepare()`, which it does if not done); the socket's descriptor,
+        to wait on for `events()`."""
+        fd = self.prepare()
+        sock = self._sock
+        assert sock is not None
+        host, port = self.opening.address
+        try:
+            error = sock.connect_ex(self._address)
         except OSError as exc:
             self.abort()
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         if error not in (0, errno.EINPROGRESS):
             self.abort()
             raise ConnectError(f"cannot connect to {host}:{port}: [Errno {error}] {_strerror(error)}")
-        self._unsent = self.opening.handshake.request()
-        return sock.fileno()
+        return fd
 
     def events(self) -> int:
         """What to wait for now: writable until the request is out (the connect's end), then readable."""
@@ -174,6 +195,12 @@ class NonBlockingOpen:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _resolve(host: str, port: int) -> tuple[Any, ...]:
+    """The first address of `host`: asked once per host and port (a wake storm opens thousands at once)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
 
 
 def _strerror(error: int) -> str:

@@ -82,6 +82,11 @@ def test_a_refused_open_a_wrong_credential_and_a_cut_mid_open_each_end_once(gate
     assert isinstance(ended["cut"][0], ReplicationCut) and len(ended["cut"]) == 1
     cut.cut("again")  # a second cut changes nothing
     assert len(ended["cut"]) == 1
+    prepared = LoopOpen(loop, VirtualDevice(f"{gateway.public_url}/{db}", Credentials("ok", "ok-pw")),
+                        lambda error: ended.setdefault("prepared", []).append(error))
+    prepared.prepare()  # socket and request made, nothing sent: a bench's storm before the push
+    prepared.cut("killed before the push")
+    assert isinstance(ended["prepared"][0], ReplicationCut) and len(ended["prepared"]) == 1
     loop.stop()
 
 
