@@ -13,16 +13,18 @@ from rig.report.plots import capacity as capacity_plot
 SETTINGS = Settings(steps=(50, 100, 200, 400), budget_s=30.0)
 
 
-def _worker(catch_up: list[float], *, saturated: bool = False) -> dict[str, Any]:
+def _worker(catch_up: list[float], *, saturated: bool = False, starved: bool = False) -> dict[str, Any]:
     return {"catch_up_s": catch_up, "errors": [], "failed": 0, "incomplete": 0, "rig_cpu_s": 0.1,
             "rig": {"saturated": saturated, "saturated_seconds": 2.0 if saturated else 0.0,
-                    "cpu_ratio_max": 0.97 if saturated else 0.3, "cpu_ratio_mean": 0.2, "loop_lag_p99_s": 0.01,
-                    "wait_ratio_max": None, "processes": 1, "seconds_measured": 3.0, "windows": [],
+                    "cpu_ratio_max": 0.5 if starved else 0.97 if saturated else 0.3, "cpu_ratio_mean": 0.2,
+                    "loop_lag_p99_s": 0.85 if starved else 0.01, "wait_ratio_max": 0.73 if starved else None,
+                    "processes": 1, "seconds_measured": 3.0, "windows": [],
                     "cpu_threshold": 0.9, "lag_threshold_s": 0.5}}
 
 
-def _step(devices: int, catch_up: list[float], *, saturated: bool = False, gateway_busy: float = 0.5) -> dict[str, Any]:
-    return step_row(devices, 30.0, [_worker(catch_up, saturated=saturated)], gateway_cpu_s=1.0,
+def _step(devices: int, catch_up: list[float], *, saturated: bool = False, gateway_busy: float = 0.5,
+          starved: bool = False) -> dict[str, Any]:
+    return step_row(devices, 30.0, [_worker(catch_up, saturated=saturated, starved=starved)], gateway_cpu_s=1.0,
                     gateway_cores_busy_mean=gateway_busy, gateway_cores_busy_max=gateway_busy,
                     gateway_cores=1, setup_s=1.0)
 
@@ -48,6 +50,28 @@ def test_a_storm_that_saturated_the_rig_is_invalid_and_stops_the_bench_without_a
     verdict = judge(steps, SETTINGS, gateway_cores=1)
     assert verdict["stopped_because"] == "rig_saturated" and not verdict["passed"] and not verdict["found"]
     assert verdict["capacity_devices"] == 50 and verdict["text"].startswith("INVALID")
+
+
+def test_a_rig_saturated_by_lag_alone_is_invalid_and_named_starved_by_other_work() -> None:
+    # Its CPU under the threshold, its probe 0.85 s late: the core was busy with other work, so more
+    # workers on it would not help; the storm is still invalid.
+    steps = [_step(50, [1.0] * 50), _step(100, [40.0] * 100, saturated=True, starved=True)]
+    assert not steps[-1]["valid"] and steps[-1]["rig_starved"] and not steps[0]["rig_starved"]
+    reason = steps[-1]["invalid_reason"]
+    assert "starved, not busy" in reason and "up to 0.73 of a second" in reason
+    verdict = judge(steps, SETTINGS, gateway_cores=1)
+    assert verdict["stopped_because"] == "rig_saturated" and not verdict["passed"]
+    assert "starved of its core" in verdict["text"] and "More workers" not in verdict["text"]
+    busy = judge([_step(50, [1.0] * 50, saturated=True)], SETTINGS, gateway_cores=1)
+    assert "More workers" in busy["text"] and "starved" not in busy["text"]
+
+
+def test_no_storm_starts_that_its_setup_and_budget_would_carry_past_the_time_limit() -> None:
+    from rig.bench.capacity import _step_needs
+
+    assert _step_needs([], 100, SETTINGS) == 30 + 30  # nothing measured yet: the budget and the answers
+    done = [_step(1000, [1.0] * 1000)]  # its setup took 1.0 s
+    assert _step_needs(done, 4000, SETTINGS) == 4.0 + 30 + 30
 
 
 def test_steps_that_never_cross_give_a_lower_bound_not_a_pass() -> None:
