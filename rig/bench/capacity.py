@@ -5,13 +5,15 @@ Each step lays down a fleet of N devices (synced once, then asleep), writes a ba
 documents for each device's user, then sends N silent pushes at one instant: every device wakes,
 runs the one-shot push and pull a woken app runs, and is killed at the budget as iOS kills it.
 A device's catch-up time is from the push to the moment it holds every document of its backlog;
-one killed first counts as over the budget. The storm grows (50, 100, 200, ...) until the p99
-crosses the budget or the gateway's CPU is saturated and its throughput stops growing.
+one killed first counts as over the budget. The storm grows (100, 500, 1000, then 1,000 apart) until
+the p99 crosses the budget. Each worker process drives all its devices on one event loop, their
+WebSockets opened on it too (`rig.bench.capacity_worker`), so one worker carries storms of thousands.
 
 The gateway is pinned to its own core(s) and the devices run in worker processes on the others,
 so the figure is per gateway core and the rig does not compete with it. A step in which a worker
 saturated (`rig.metrics.saturation`) timed the rig: it is invalid and the bench stops, saying that
-more workers (and cores for them) are needed. Budgets are real seconds: the rig's time scale
+more workers (and cores for them) are needed, or, when only its loop lag was over (its CPU under the
+threshold), that other work on the machine starved it of its core. Budgets are real seconds: the rig's time scale
 compresses OS intervals (refresh gaps, sessions), never budgets, so it does not apply here.
 """
 
