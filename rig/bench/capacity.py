@@ -153,10 +153,16 @@ def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, 
     reason = None
     # Saturated by lag alone (its CPU under the threshold): the process waited for its core, which other
     # work on the machine held; more workers on the same core would not help, a quieter machine would.
-    starved = rig["saturated"] and rig["cpu_ratio_max"] < rig.get("cpu_threshold", CPU_THRESHOLD)
+    # Unless its own garbage collector paused it that long (it holds the GIL throughout): the rig's own work.
+    gc_pause = max((r.get("gc", {}).get("pause_max_s", 0.0) for r in results), default=0.0)
+    lag_threshold = rig.get("lag_threshold_s", LAG_THRESHOLD_S)
+    starved = (rig["saturated"] and rig["cpu_ratio_max"] < rig.get("cpu_threshold", CPU_THRESHOLD)
+               and gc_pause < lag_threshold)
     if rig["saturated"]:
         reason = (f"the rig was saturated for {rig['saturated_seconds']:.1f} s (up to {rig['cpu_ratio_max']:.2f} "
                   f"of a core, loop lag p99 {rig['loop_lag_p99_s']:.2f} s): this step timed the rig, not the gateway")
+        if gc_pause >= lag_threshold:
+            reason += f" (its garbage collector paused it up to {gc_pause:.2f} s at once)"
         if starved:
             wait = rig.get("wait_ratio_max")
             reason += (" (starved, not busy: its CPU stayed under the threshold" +
@@ -172,6 +178,7 @@ def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, 
                         "cores_busy_max_1s": _round(gateway_cores_busy_max),
                         "saturated": gateway_cores_busy_mean >= GATEWAY_BUSY * gateway_cores},
             "rig_cpu_s_per_wake": round(sum(r["rig_cpu_s"] for r in results) / max(len(catch_up), 1), 5),
+            "rig_gc_pause_max_s": gc_pause,
             "valid": not rig["saturated"], "invalid_reason": reason, "rig_starved": starved, "rig": rig,
             "errors": [e for r in results for e in r["errors"]][:10], "setup_s": round(setup_s, 1),
             "budget_s": budget}

@@ -24,6 +24,8 @@ storm that saturated the rig timed the rig.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
 import time
@@ -109,6 +111,13 @@ def storm(loop: DeviceLoop, devices: list[VirtualDevice], at: float, budget: flo
                     errors.append(f"{device.name}: {type(error).__name__}: {error}")
         return ended
 
+    # The fleet's objects (every device's documents, thousands of devices) live as long as the worker: out
+    # of the collector's sight (gc.freeze), a full collection during the storm scans only the storm's own
+    # objects. Measured here: without it a 4,000-device storm paused the loop 0.81 s in one collection
+    # (loop lag p99 0.78 s: a storm invalid by the rig's own collector).
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
     # Before the push: each device's socket and upgrade request (nothing sent; a woken phone builds them
     # on its own CPU), so the rig's work from the push on is what a phone's network would see.
     opens = [LoopOpen(loop, device, ender(index, device)) for index, device in enumerate(devices)]
@@ -132,11 +141,13 @@ def storm(loop: DeviceLoop, devices: list[VirtualDevice], at: float, budget: flo
 
     loop.call_at(start, lambda: wake(0))
     loop.call_at(kill, kill_all)
+    pauses = _GcPauses().start()
     watch = monitor(process, cpu_threshold=cpu_threshold, lag_threshold_s=lag_threshold_s)
     cpu_before = time.process_time()
     loop.run_until(kill + 30, done=lambda: left == 0)
     cpu = time.process_time() - cpu_before
     rig = merge_summaries([watch.stop()])
+    pauses.stop()
     # The monitor judges whole seconds; a storm over in less still says how busy the process was.
     seconds = time.time() - at
     ratio = cpu / seconds if seconds > 0 else 0.0
@@ -146,7 +157,36 @@ def storm(loop: DeviceLoop, devices: list[VirtualDevice], at: float, budget: flo
         rig["saturated_processes"] = [process]
     rig["cpu_ratio_max"] = max(rig["cpu_ratio_max"], round(ratio, 3))
     return {"catch_up_s": catch_up, "errors": errors, "failed": failed, "incomplete": incomplete, "rig_cpu_s": cpu,
-            "rig": {k: v for k, v in rig.items() if k != "by_process"}}
+            "rig": {k: v for k, v in rig.items() if k != "by_process"},
+            "gc": {"pause_max_s": round(pauses.longest, 4), "pause_total_s": round(pauses.total, 3),
+                   "collections": pauses.count}}
+
+
+class _GcPauses:
+    """CPython's garbage collector's pauses (it holds the GIL throughout): a full collection over a fleet of
+    thousands of devices' objects stops the loop and every device for as long as it takes."""
+
+    def __init__(self) -> None:
+        self.longest = self.total = 0.0
+        self.count = 0
+        self._began = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        took = time.perf_counter() - self._began
+        self.longest = max(self.longest, took)
+        self.total += took
+        self.count += 1
+
+    def start(self) -> _GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
 
 
 def serve(conn: Connection, process: str, cores: list[int] | None, cpu_threshold: float,

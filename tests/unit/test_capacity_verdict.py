@@ -66,6 +66,16 @@ def test_a_rig_saturated_by_lag_alone_is_invalid_and_named_starved_by_other_work
     assert "More workers" in busy["text"] and "starved" not in busy["text"]
 
 
+def test_a_lag_the_rigs_own_garbage_collector_made_is_not_called_starved() -> None:
+    worker = _worker([40.0] * 100, saturated=True, starved=True) | {"gc": {"pause_max_s": 0.81}}
+    step = step_row(100, 30.0, [worker], gateway_cpu_s=1.0, gateway_cores_busy_mean=0.5,
+                    gateway_cores_busy_max=0.5, gateway_cores=1, setup_s=1.0)
+    assert not step["valid"] and not step["rig_starved"] and step["rig_gc_pause_max_s"] == 0.81
+    assert "garbage collector paused it up to 0.81 s" in step["invalid_reason"]
+    verdict = judge([_step(50, [1.0] * 50), step], SETTINGS, gateway_cores=1)
+    assert "More workers" in verdict["text"] and "starved" not in verdict["text"]
+
+
 def test_no_storm_starts_that_its_setup_and_budget_would_carry_past_the_time_limit() -> None:
     from rig.bench.capacity import _step_needs
 
