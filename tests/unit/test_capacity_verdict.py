@@ -76,6 +76,14 @@ def test_a_lag_the_rigs_own_garbage_collector_made_is_not_called_starved() -> No
     assert "More workers" in verdict["text"] and "starved" not in verdict["text"]
 
 
+def test_a_storm_with_devices_over_the_budget_lasted_the_whole_budget() -> None:
+    from rig.bench.capacity import storm_seconds
+
+    assert storm_seconds([1.0, 2.5], 2, 30.0) == 2.5  # everyone caught up: to the last one
+    assert storm_seconds([1.0, 2.5], 3, 30.0) == 30.0  # one killed at the budget: to the kill
+    assert storm_seconds([], 3, 30.0) == 30.0
+
+
 def test_no_storm_starts_that_its_setup_and_budget_would_carry_past_the_time_limit() -> None:
     from rig.bench.capacity import _step_needs
 
