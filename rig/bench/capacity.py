@@ -123,7 +123,7 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
         "budget": (f"CAPACITY {capacity} devices ({per_core} per gateway core): the p99 catch-up crossed the "
                    f"{budget} budget at {crossed} devices" if capacity else
                    f"CAPACITY BELOW {settings.steps[0]} devices: the p99 catch-up crossed the {budget} budget at "
-                   f"the first step"),
+                   f"the first step") + (_bound(steps[-1], gateway_cores) if steps else ""),
         "rig_saturated": (f"INVALID: the rig saturated at {crossed} devices, so that step timed the rig; capacity "
                           f"is at least {capacity} devices. " +
                           ("The rig was starved of its core (loop lag with its CPU under the threshold): other "
@@ -139,6 +139,18 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
             "text": texts.get(stopped or "", "") + gateway + ("" if ceiling is None or cpu_per_wake is None else
                     f". The gateway's CPU per wake ({cpu_per_wake * 1000:.1f} ms, median of the valid storms) puts "
                     f"one core's ceiling at about {ceiling} devices in {budget} (budget / CPU per wake)")}
+
+
+def _bound(step: dict[str, Any], gateway_cores: int) -> str:
+    """What bound the storm that crossed the budget: the gateway's CPU when it was busy to its cores."""
+    gateway = step["gateway"]
+    busiest = gateway["cores_busy_max_1s"]
+    if gateway["saturated"] or (busiest is not None and busiest >= GATEWAY_BUSY * gateway_cores):
+        return (f"; the gateway's CPU was the bound there ({gateway['cores_busy_mean']:.2f} of its {gateway_cores} "
+                f"core(s) busy on average, {busiest if busiest is not None else '-'} in its busiest second)")
+    return (f"; the gateway's CPU was not saturated there ({gateway['cores_busy_mean']:.2f} of its {gateway_cores} "
+            f"core(s) on average, {busiest if busiest is not None else '-'} at most in a second): the bound was "
+            f"elsewhere (its share of a core other work also used, its locks, its storage)")
 
 
 def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, gateway_cpu_s: float,

@@ -38,6 +38,15 @@ def test_the_capacity_is_the_last_storm_whose_p99_stayed_inside_the_budget() -> 
     assert verdict["text"].startswith("CAPACITY 100 devices")
 
 
+def test_the_crossing_names_the_gateways_cpu_as_the_bound_only_when_it_was_busy_to_its_core() -> None:
+    over = [5.0] * 190 + [math.inf] * 10
+    busy = judge([_step(50, [1.0] * 50), _step(100, over, gateway_busy=0.95)], SETTINGS, gateway_cores=1)
+    assert "the gateway's CPU was the bound there (0.95 of its 1 core(s)" in busy["text"]
+    idle = judge([_step(50, [1.0] * 50), _step(100, over, gateway_busy=0.6)], SETTINGS, gateway_cores=1)
+    assert "the gateway's CPU was not saturated there (0.60 of its 1 core(s)" in idle["text"]
+    assert "the bound was elsewhere" in idle["text"] and "was the bound" not in idle["text"]
+
+
 def test_a_p99_over_the_budget_at_the_first_storm_fails_with_capacity_zero() -> None:
     verdict = judge([_step(50, [math.inf] * 50)], SETTINGS, gateway_cores=2)
     assert verdict["capacity_devices"] == 0 and not verdict["passed"]
