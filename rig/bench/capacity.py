@@ -5,13 +5,15 @@ Each step lays down a fleet of N devices (synced once, then asleep), writes a ba
 documents for each device's user, then sends N silent pushes at one instant: every device wakes,
 runs the one-shot push and pull a woken app runs, and is killed at the budget as iOS kills it.
 A device's catch-up time is from the push to the moment it holds every document of its backlog;
-one killed first counts as over the budget. The storm grows (50, 100, 200, ...) until the p99
-crosses the budget or the gateway's CPU is saturated and its throughput stops growing.
+one killed first counts as over the budget. The storm grows (100, 500, 1000, then 1,000 apart) until
+the p99 crosses the budget. Each worker process drives all its devices on one event loop, their
+WebSockets opened on it too (`rig.bench.capacity_worker`), so one worker carries storms of thousands.
 
 The gateway is pinned to its own core(s) and the devices run in worker processes on the others,
 so the figure is per gateway core and the rig does not compete with it. A step in which a worker
 saturated (`rig.metrics.saturation`) timed the rig: it is invalid and the bench stops, saying that
-more workers (and cores for them) are needed. Budgets are real seconds: the rig's time scale
+more workers (and cores for them) are needed, or, when only its loop lag was over (its CPU under the
+threshold), that other work on the machine starved it of its core. Budgets are real seconds: the rig's time scale
 compresses OS intervals (refresh gaps, sessions), never budgets, so it does not apply here.
 """
 
@@ -38,7 +40,9 @@ from rig.gateway.build import binary_version
 from rig.load.results import machine
 from rig.metrics.saturation import CPU_THRESHOLD, LAG_THRESHOLD_S, merge_summaries
 
-DEFAULT_STEPS = (50, 100, 200, 400, 800, 1600, 3200, 6400)
+DEFAULT_STEPS = (100, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000)
+"""Coarse at first (small storms are quick), then 1,000 apart where one gateway core crossed the budget here
+(between 3,200 and 6,400 devices, 2026-12-07): the whole chain fits the 10 minutes of the bench."""
 GATEWAY_BUSY = 0.9
 """Of the gateway's cores, over the catch-up: at or above it the gateway's CPU was the bottleneck."""
 PLATEAU = 1.1
@@ -57,7 +61,8 @@ class Settings:
     gateway_cores: int = 1
     """Cores the gateway is pinned to (0: not pinned, it shares every core with the rig)."""
     max_seconds: float = 540.0
-    """No step starts once this much wall time has gone (the bench stays under 10 minutes)."""
+    """No step starts that would end after this much wall time, its setup estimated from the last step's
+    (the bench stays under 10 minutes)."""
     cpu_threshold: float = CPU_THRESHOLD
     lag_threshold_s: float = LAG_THRESHOLD_S
 
@@ -83,9 +88,11 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
     second stopped growing), and gives the estimate used when the steps or the time run out first.
     """
     capacity, stopped, saturated_from, estimate = 0, None, None, None
+    starved = False
     for index, step in enumerate(steps):
         if not step["valid"]:
             stopped = "rig_saturated"
+            starved = bool(step.get("rig_starved"))
             break
         if not step["p99_within_budget"]:
             stopped = "budget"
@@ -116,9 +123,12 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
         "budget": (f"CAPACITY {capacity} devices ({per_core} per gateway core): the p99 catch-up crossed the "
                    f"{budget} budget at {crossed} devices" if capacity else
                    f"CAPACITY BELOW {settings.steps[0]} devices: the p99 catch-up crossed the {budget} budget at "
-                   f"the first step"),
+                   f"the first step") + (_bound(steps[-1], gateway_cores) if steps else ""),
         "rig_saturated": (f"INVALID: the rig saturated at {crossed} devices, so that step timed the rig; capacity "
-                          f"is at least {capacity} devices. More workers (--workers) on more cores are needed"),
+                          f"is at least {capacity} devices. " +
+                          ("The rig was starved of its core (loop lag with its CPU under the threshold): other "
+                           "work on this machine held it; a quieter machine or more cores for the rig are needed"
+                           if starved else "More workers (--workers) on more cores are needed")),
         "steps_exhausted": (f"CAPACITY AT LEAST {capacity} devices ({per_core} per gateway core): every step "
                             f"stayed inside the {budget} budget; add larger --steps"),
     }
@@ -131,6 +141,18 @@ def judge(steps: Sequence[dict[str, Any]], settings: Settings, gateway_cores: in
                     f"one core's ceiling at about {ceiling} devices in {budget} (budget / CPU per wake)")}
 
 
+def _bound(step: dict[str, Any], gateway_cores: int) -> str:
+    """What bound the storm that crossed the budget: the gateway's CPU when it was busy to its cores."""
+    gateway = step["gateway"]
+    busiest = gateway["cores_busy_max_1s"]
+    if gateway["saturated"] or (busiest is not None and busiest >= GATEWAY_BUSY * gateway_cores):
+        return (f"; the gateway's CPU was the bound there ({gateway['cores_busy_mean']:.2f} of its {gateway_cores} "
+                f"core(s) busy on average, {busiest if busiest is not None else '-'} in its busiest second)")
+    return (f"; the gateway's CPU was not saturated there ({gateway['cores_busy_mean']:.2f} of its {gateway_cores} "
+            f"core(s) on average, {busiest if busiest is not None else '-'} at most in a second): the bound was "
+            f"elsewhere (its share of a core other work also used, its locks, its storage)")
+
+
 def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, gateway_cpu_s: float,
              gateway_cores_busy_mean: float, gateway_cores_busy_max: float | None, gateway_cores: int,
              setup_s: float) -> dict[str, Any]:
@@ -141,9 +163,23 @@ def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, 
     rig = merge_summaries([r["rig"] | {"process": f"worker-{i}"} for i, r in enumerate(results)])
     rig.pop("by_process", None)
     reason = None
+    # Saturated by lag alone (its CPU under the threshold): the process waited for its core, which other
+    # work on the machine held; more workers on the same core would not help, a quieter machine would.
+    # Unless its own garbage collector paused it that long (it holds the GIL throughout): the rig's own work.
+    gc_pause = max((r.get("gc", {}).get("pause_max_s", 0.0) for r in results), default=0.0)
+    lag_threshold = rig.get("lag_threshold_s", LAG_THRESHOLD_S)
+    starved = (rig["saturated"] and rig["cpu_ratio_max"] < rig.get("cpu_threshold", CPU_THRESHOLD)
+               and gc_pause < lag_threshold)
     if rig["saturated"]:
         reason = (f"the rig was saturated for {rig['saturated_seconds']:.1f} s (up to {rig['cpu_ratio_max']:.2f} "
                   f"of a core, loop lag p99 {rig['loop_lag_p99_s']:.2f} s): this step timed the rig, not the gateway")
+        if gc_pause >= lag_threshold:
+            reason += f" (its garbage collector paused it up to {gc_pause:.2f} s at once)"
+        if starved:
+            wait = rig.get("wait_ratio_max")
+            reason += (" (starved, not busy: its CPU stayed under the threshold" +
+                       ("" if wait is None else f", its threads waited for a core up to {wait:.2f} of a second") +
+                       ": other work on this machine held the rig's core)")
     last = max(done, default=0.0)
     return {"devices": devices, "caught_up": len(done), "over_budget": len(catch_up) - len(done),
             "failed": sum(r["failed"] for r in results), "incomplete": sum(r["incomplete"] for r in results),
@@ -154,9 +190,17 @@ def step_row(devices: int, budget: float, results: Sequence[dict[str, Any]], *, 
                         "cores_busy_max_1s": _round(gateway_cores_busy_max),
                         "saturated": gateway_cores_busy_mean >= GATEWAY_BUSY * gateway_cores},
             "rig_cpu_s_per_wake": round(sum(r["rig_cpu_s"] for r in results) / max(len(catch_up), 1), 5),
-            "valid": not rig["saturated"], "invalid_reason": reason, "rig": rig,
+            "rig_gc_pause_max_s": gc_pause,
+            "valid": not rig["saturated"], "invalid_reason": reason, "rig_starved": starved, "rig": rig,
             "errors": [e for r in results for e in r["errors"]][:10], "setup_s": round(setup_s, 1),
             "budget_s": budget}
+
+
+def storm_seconds(done: Sequence[float], devices: int, budget: float) -> float:
+    """How long a storm kept the gateway at work: to its last device caught up, or to the budget's kill when
+    any device was over it (they were replicating until then; measured to the last caught up, a storm that
+    crossed the budget read 1.58 gateway cores busy on one core)."""
+    return max(done) if done and len(done) == devices else budget
 
 
 def plan_workers(workers: str, devices: int, gateway_cores: int) -> int:
@@ -323,7 +367,7 @@ def run(binary: Path, run_dir: Path, settings: Settings,
         workers = _Workers(settings.workers, rig_cores if gateway_set else None, settings)
         try:
             for number, n in enumerate(settings.steps):
-                if time.monotonic() - began > settings.max_seconds - settings.budget_s - 30:
+                if time.monotonic() - began + _step_needs(result["steps"], n, settings) > settings.max_seconds:
                     break  # judged below as stopped at the time limit
                 setup = time.monotonic()
                 errors = workers.add(url, _users(admin, workers.devices, n)) if n > workers.devices else []
@@ -332,7 +376,8 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                 _write_backlog(admin, n, number, settings)
                 if gateway_set:
                     pin(pid, gateway_set)  # threads the gateway started since
-                at = time.time() + 1.0 + n / 2000  # time for every worker to start its devices' threads
+                # Time for every worker to get the message and make its devices' sockets (before the push).
+                at = time.time() + 1.0 + n / 4000
                 setup_s = time.monotonic() - setup
                 # The gateway's CPU bracketing the storm (it idles in the lead before `at` and once the
                 # last device is done), so even a storm shorter than the sampling period is measured.
@@ -340,7 +385,7 @@ def run(binary: Path, run_dir: Path, settings: Settings,
                 results = workers.storm(n, at, settings.budget_s, number, settings.backlog)
                 gateway_cpu_s = process_cpu_seconds(pid) - cpu_before
                 done = [t for r in results for t in r["catch_up_s"] if not math.isinf(t)]
-                end = at + (max(done) if done else settings.budget_s)
+                end = at + storm_seconds(done, n, settings.budget_s)
                 busiest = cpu.busiest(at, end)
                 mean = gateway_cpu_s / max(end - at, 1e-3)
                 row = step_row(n, settings.budget_s, results, gateway_cpu_s=gateway_cpu_s,
@@ -368,6 +413,13 @@ def run(binary: Path, run_dir: Path, settings: Settings,
     result["valid"] = all(step["valid"] for step in result["steps"])
     result["wall_s"] = round(time.monotonic() - began, 1)
     return result
+
+
+def _step_needs(done: Sequence[dict[str, Any]], devices: int, settings: Settings) -> float:
+    """Seconds a storm of `devices` will take at most: its setup (users, first syncs, the backlog) grows with
+    the fleet, so the last step's setup scaled by size, plus the budget and the workers' answers."""
+    setup = done[-1]["setup_s"] * devices / done[-1]["devices"] if done else 0.0
+    return setup + settings.budget_s + 30
 
 
 def _time_limited(verdict: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -60,8 +60,9 @@ def register(commands: Any) -> None:
 
     cap = sub.add_parser("capacity", help="sleeping devices one gateway core wakes and brings up to date inside "
                                           "the silent-push budget, at p99")
-    cap.add_argument("--steps", default="50,100,200,400,800,1600,3200,6400",
-                     help="storm sizes, grown until the p99 crosses the budget (default 50,100,...,6400, doubling)")
+    cap.add_argument("--steps", default="100,500,1000,2000,3000,4000,5000,6000,8000",
+                     help="storm sizes, grown until the p99 crosses the budget (default 100,500,1000, then "
+                          "1000 apart to 6000, and 8000)")
     cap.add_argument("--budget", type=float, default=None,
                      help="seconds a woken app has (default: the ios-active profile's silent-push budget, 30)")
     cap.add_argument("--backlog", type=int, default=10, help="new documents per device before each storm")
@@ -70,7 +71,8 @@ def register(commands: Any) -> None:
                      help="device processes, or auto: one per core left beside the gateway's (default auto)")
     cap.add_argument("--gateway-cores", type=int, default=1,
                      help="cores the gateway is pinned to, the rest for the rig (0: no pinning; default 1)")
-    cap.add_argument("--max-minutes", type=float, default=9.0, help="no storm starts after this (default 9)")
+    cap.add_argument("--max-minutes", type=float, default=9.0, help="no storm starts that would end after this, "
+                                                                      "its setup estimated from the last (default 9)")
     cap.add_argument("--saturation-cpu", type=float, default=None, help="a rig process's CPU ratio that counts as "
                                                                        "saturated (default 0.9 of a core)")
     cap.add_argument("--saturation-lag", type=float, default=None, help="loop lag, s, that counts as saturated "

@@ -105,14 +105,21 @@ class VirtualDevice:
                      observer: Observer | None = None) -> SyncSession:
         """Connect and return the replication, not started: `sync()` runs it on this thread, an event
         loop (rig.device.loop) drives it with `begin()`/`pump()`."""
-        release = self.release
-        subprotocols = self.subprotocols or release.subprotocols(push=push, pull=pull)
-        transport = WebSocketTransport.connect(self.url, subprotocols=subprotocols,
+        transport = WebSocketTransport.connect(self.url, subprotocols=self.offered(push=push, pull=pull),
                                                auth=self.credentials.auth(), timeout=self.connect_timeout,
                                                connect_to=self.via, heartbeat=self.heartbeat)
+        return self.session_over(transport, push=push, pull=pull, continuous=continuous, observer=observer)
+
+    def offered(self, *, push: bool = True, pull: bool = True) -> tuple[str, ...]:
+        """The sub-protocols this device offers for a replication in those directions."""
+        return self.subprotocols or tuple(self.release.subprotocols(push=push, pull=pull))
+
+    def session_over(self, transport: WebSocketTransport, *, push: bool = True, pull: bool = True,
+                     continuous: bool = False, observer: Observer | None = None) -> SyncSession:
+        """The replication over a WebSocket already open (`open_session`, or one opened on an event loop)."""
         config = ReplicatorConfig(self.checkpoint_id, push=push, pull=pull, continuous=continuous,
                                   channels=self.channels, checkpoint_interval=self.checkpoint_interval,
-                                  release=release, database_uuid=self.device_uuid, collections=self.collections)
+                                  release=self.release, database_uuid=self.device_uuid, collections=self.collections)
         return SyncSession(transport, self.store, config, observer=observer)
 
     def local_changed(self) -> None:

@@ -100,6 +100,7 @@ class DeviceLoop:
     _running: list[Running] = field(default_factory=list)
     _closing: list[Running] = field(default_factory=list)
     _ready: deque[Callable[[], None]] = field(default_factory=deque)
+    _watchers: dict[int, Callable[[int], None]] = field(default_factory=dict)
     _wake_r: int = -1
     _wake_w: int = -1
     _signalled: bool = False
@@ -127,6 +128,26 @@ class DeviceLoop:
         """Run `action` on the loop's thread at `when` (time.monotonic()); from the loop's thread only."""
         heapq.heappush(self._timers, (when, next(self._order), action))
 
+    def watch(self, fd: int, events: int, ready: Callable[[int], None]) -> None:
+        """Call `ready(events)` on the loop's thread whenever `fd` has `events` (epoll, level-triggered),
+        until `unwatch(fd)`; watching it again changes the events. For descriptors that are not yet a
+        replication's, e.g. a WebSocket being opened (rig.device.loop_open). From the loop's thread only."""
+        stale = self._fds.get(fd)
+        if stale is not None:  # its socket was closed elsewhere and the descriptor reused
+            self._end(stale, ConnectionClosed(f"{stale.name}: connection closed", code=None))
+            self._forget(stale)
+        if fd in self._watchers:
+            self._epoll.modify(fd, events)
+        else:
+            self._epoll.register(fd, events)
+        self._watchers[fd] = ready
+
+    def unwatch(self, fd: int) -> None:
+        """Stop watching `fd` (before closing it or handing it to `add`)."""
+        if self._watchers.pop(fd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
     # Replications ---------------------------------------------------------------------------------------
     def connect(self, device: VirtualDevice, *, continuous: bool = True, observer: Observer | None = None) -> None:
         """Open the device's WebSocket (blocking, on the caller's thread) and start replicating."""
@@ -143,6 +164,7 @@ class DeviceLoop:
         stale = self._fds.get(running.fd)
         if stale is not None:  # its socket was closed elsewhere and the descriptor reused
             self._end(stale, ConnectionClosed(f"{stale.name}: connection closed", code=None))
+        self._watchers.pop(running.fd, None)  # an opening's socket becomes the replication's
         self._fds[running.fd] = running
         try:
             self._epoll.register(running.fd, select.EPOLLIN)
@@ -186,7 +208,7 @@ class DeviceLoop:
             if now >= deadline or (done is not None and done()):
                 return
             wake = 0.0 if ready else min(deadline, next_tick, timers[0][0] if timers else deadline) - now
-            for fd, _ in self._wait(max(wake, 0.0)):
+            for fd, events in self._wait(max(wake, 0.0)):
                 running = fds.get(fd)
                 if running is not None:
                     self._serve(running)
@@ -194,6 +216,10 @@ class DeviceLoop:
                     self._signalled = False
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
+                else:
+                    watcher = self._watchers.get(fd)
+                    if watcher is not None:
+                        self._safely("watcher", lambda: watcher(events))  # noqa: B023 - called at once
             while ready:
                 self._safely("call", ready.popleft())
             now = time.monotonic()

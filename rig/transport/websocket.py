@@ -47,16 +47,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import NoReturn
-from urllib.parse import urlsplit
 
 from rig._errors import (
-    AuthenticationRejected,
     ConnectError,
     ConnectionClosed,
-    HandshakeRejected,
     HeartbeatTimeout,
     ReadTimeout,
-    SubprotocolRejected,
     TransportError,
     WebSocketProtocolError,
 )
@@ -79,16 +75,14 @@ from rig.transport._frames import (
 from rig.transport._handshake import Accepted, ClientHandshake, Rejected
 from rig.transport.base import BasicAuth, SessionAuth
 from rig.transport.heartbeat import HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S, Heartbeat, HeartbeatAction
+from rig.transport.opening import READ_SIZE, plan_opening, raise_rejected
 
 __all__ = ["DEFAULT_SUBPROTOCOLS", "WebSocketTransport"]
 
 log = logging.getLogger("rig.transport")
 
 DEFAULT_SUBPROTOCOLS: tuple[str, ...] = ("BLIP_3+CBMobile_3",)
-USER_AGENT = "couchbase-mobile-rig/0.1 (virtual Couchbase Lite)"
-READ_SIZE = 64 * 1024
 CLOSE_GRACE_S = 2.0
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
 
 class WebSocketTransport:
@@ -148,44 +142,23 @@ class WebSocketTransport:
         (401), SubprotocolRejected (HTTP 500 "I only speak ...", or a 101 without one of
         ours), HandshakeRejected (any other status), TransportError (a broken answer).
         """
-        if isinstance(subprotocols, str):
-            subprotocols = (subprotocols,)
-        parts = urlsplit(url)
-        scheme = _SCHEMES.get(parts.scheme.lower())
-        if scheme is None:
-            raise ValueError(f"not a ws://, wss://, http:// or https:// URL: {url!r}")
-        secure = scheme == "wss"
-        host = parts.hostname
-        if not host:
-            raise ValueError(f"no host in URL {url!r}")
-        default_port = 443 if secure else 80
-        port = parts.port or default_port
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = f"[{host}]" if ":" in host else host
-        if port != default_port:
-            host_header = f"{host_header}:{port}"
-        where = f"{scheme}://{host_header}{parts.path}"
+        plan = plan_opening(url, subprotocols=subprotocols, auth=auth, headers=headers, connect_to=connect_to)
+        where, handshake = plan.where, plan.handshake
         deadline = time.monotonic() + timeout
 
-        address = connect_to or (host, port)
+        address = plan.address
         try:
             sock = socket.create_connection(address, timeout=timeout)
         except OSError as exc:
             raise ConnectError(f"cannot connect to {address[0]}:{address[1]}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if secure:
+            if plan.secure:
                 context = ssl_context or ssl.create_default_context()
                 try:
-                    sock = context.wrap_socket(sock, server_hostname=host)
+                    sock = context.wrap_socket(sock, server_hostname=plan.host)
                 except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
-                    raise ConnectError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
-            given = dict(headers or {})
-            extra = [] if any(k.lower() == "user-agent" for k in given) else [("User-Agent", USER_AGENT)]
-            if auth is not None:
-                extra.append(auth.header())
-            extra.extend(given.items())
-            handshake = ClientHandshake(host_header, target, subprotocols, extra, where=where)
+                    raise ConnectError(f"TLS handshake with {plan.host}:{address[1]} failed: {exc}") from exc
             try:
                 sock.sendall(handshake.request())
             except OSError as exc:
@@ -194,8 +167,17 @@ class WebSocketTransport:
         except BaseException:
             sock.close()
             raise
+        return cls.opened(sock, accepted, where=where, io_timeout=timeout, max_message_size=max_message_size,
+                          heartbeat=heartbeat)
+
+    @classmethod
+    def opened(cls, sock: socket.socket, accepted: Accepted, *, where: str, io_timeout: float = 30.0,
+               max_message_size: int = _frames.DEFAULT_MAX_MESSAGE_SIZE,
+               heartbeat: tuple[float, float] | None = (HEARTBEAT_INTERVAL_S, PONG_TIMEOUT_S)
+               ) -> WebSocketTransport:
+        """The transport over a socket whose upgrade was accepted (`connect`, or a `NonBlockingOpen`)."""
         transport = cls(sock, subprotocol=accepted.subprotocol,
-                        correlation_id=accepted.header("X-Correlation-ID"), io_timeout=timeout,
+                        correlation_id=accepted.header("X-Correlation-ID"), io_timeout=io_timeout,
                         max_message_size=max_message_size, url=where, heartbeat=heartbeat)
         log.debug("connected to %s: %s, correlation id %s", where, transport.subprotocol,
                   transport.correlation_id)
@@ -555,14 +537,6 @@ def _read_handshake_answer(sock: socket.socket, handshake: ClientHandshake, dead
         if isinstance(outcome, Accepted):
             return outcome
         if isinstance(outcome, Rejected):
-            _raise_rejected(outcome.status, outcome.body.decode("utf-8", "replace"), where)
+            raise_rejected(outcome.status, outcome.body.decode("utf-8", "replace"), where)
         if not data:
             raise ConnectError(f"{where} closed the connection during the handshake", eof=True)
-
-
-def _raise_rejected(status: int, body: str, where: str) -> NoReturn:
-    if status == 401:
-        raise AuthenticationRejected(f"{where} refused the credentials", status=status, body=body)
-    if status == 500 and body.lstrip().startswith("I only speak"):
-        raise SubprotocolRejected(f"{where} speaks none of the offered subprotocols", status=status, body=body)
-    raise HandshakeRejected(f"{where} refused the WebSocket upgrade", status=status, body=body)
