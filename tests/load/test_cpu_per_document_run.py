@@ -65,3 +65,20 @@ def test_cpu_per_document_over_a_master_and_a_worker_and_thresholds_passing(tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     _check_figures(summary, processes=2)  # the master's CPU counts too
     assert summary["thresholds"]["failed"] == []
+
+
+def test_a_gateway_given_by_url_is_measured_by_its_own_metric(tmp_path: Path, gateway: Any) -> None:
+    """No process the rig started: the gateway's CPU comes from its process_cpu_seconds_total."""
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "rig", "run", "smoke", "--duration", "10",
+                             "--database", "cpu_by_url", "--gateway-url", gateway.public_url,
+                             "--admin-url", gateway.admin_url,
+                             "--metrics-url", gateway.metrics_url, "--out", str(out),
+                             "--fail-if", "gateway_cpu_ms_per_doc<0.000001"],
+                            capture_output=True, text=True, timeout=400, env=dict(os.environ))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    cost = json.loads((out / "summary.json").read_text())["cpu_per_document"]
+    assert cost["source"] == "gateway metric process_cpu_seconds_total", cost
+    assert cost["documents"] > 0 and cost["rig_ms"] > 0 and cost["gateway_ms"] > 0, cost
+    assert cost["ratio"] == pytest.approx(cost["rig_ms"] / cost["gateway_ms"], rel=0.01)
+    assert "gateway metric process_cpu_seconds_total); rig/gateway" in result.stdout
