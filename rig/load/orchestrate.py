@@ -25,7 +25,9 @@ from rig.gateway.build import binary_version
 from rig.gateway.local import LocalGateway, free_port
 from rig.gateway.principals import check_principals
 from rig.gateway.principals import summary_text as principals_text
+from rig.load import cpu_cost
 from rig.load.coordinate import MasterSession
+from rig.load.cpu_cost import proc_start_ticks
 from rig.load.durability import check_run, outage_costs, retry_rows
 from rig.load.observe import grant_documents, record_revision_names, user_name
 from rig.load.process import LoadProcess, RunConfig, seed_gateway, webhook_database
@@ -94,14 +96,24 @@ def prepare(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, pr
     if isinstance(databases, list) and all(spec.name != db for spec in databases):
         # Into the gateway's own config too, so that a restarted gateway serves it again.
         databases.append(webhook_database(db, webhooks, sync_function, scenario.collections))
+    gateway_pid, gateway_started = _gateway_process(gateway)
     base = RunConfig(str(run_dir), str(scenario.path), gateway.public_url, gateway.admin_url, gateway.metrics_url,
                      db, scenario.duration_s, scenario.time_scale, 0, processes,
                      netdown_flag=str(netdown_flag) if netdown_flag else "",
-                     saturation_cpu=limits[0], saturation_lag_s=limits[1], driver=scenario.driver)
+                     saturation_cpu=limits[0], saturation_lag_s=limits[1], driver=scenario.driver,
+                     gateway_pid=gateway_pid, gateway_started=gateway_started)
     configs = [base.for_worker(i, e.push_port, e.metrics_port, e.bind_host) for i, e in enumerate(endpoints)]
     for config in configs:
         config.save(run_dir / f"run-config-{config.worker_index}.json")
     return configs
+
+
+def _gateway_process(gateway: GatewayController) -> tuple[int, int]:
+    """The pid and start time of a gateway process the rig started, for its CPU per document (0, 0:
+    a gateway in a container or given by URL, whose CPU only its own metrics can tell)."""
+    pid = gateway.pid if isinstance(gateway, LocalGateway) else None
+    started = proc_start_ticks(pid) if pid else None
+    return (0, 0) if pid is None or started is None else (pid, started)
 
 
 def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, workers: int = 0,
@@ -190,7 +202,10 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
         log("  NO ORACLE VERDICT: --no-verify skips the final sync, so the routing spec judges nothing")
     rig = merge_summaries([master_saturation, *totals["rig"]])
     flat.update(rig_saturated=float(rig["saturated"]), rig_saturated_seconds=float(rig["saturated_seconds"]))
-    failed = check_thresholds(thresholds, flat)
+    cpu = cpu_cost.from_run(run_dir, [master_saturation, *totals["rig"]])
+    flat.update(cpu_cost.figures(cpu))
+    checked, failed = cpu_cost.unmeasured(thresholds, cpu)
+    failed += check_thresholds(checked, flat)
     if isinstance(gateway, LocalGateway):
         version = binary_version(gateway.binary)
     else:  # a container's image, or a gateway given by URL
@@ -219,7 +234,7 @@ def run(scenario: Scenario, gateway: GatewayController, run_dir: Path, *, worker
                "started_at": started, "sync_function": str(sync_function or "default"),
                "routing_spec": str(scenario.routing.spec) if scenario.routing else None,
                "oracle": oracle.as_dict() if oracle is not None else None,
-               "gateway_principals": principals, "rig": rig}
+               "gateway_principals": principals, "rig": rig, "cpu_per_document": cpu}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, run_dir, log)
     _write_report(run_dir, log)
@@ -296,6 +311,8 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, log: Any) -> None:
         f"(x{summary['time_scale']:g} phone time), gateway {summary['gateway']}")
     if summary.get("rig"):
         log(f"  {summary_line(summary['rig'])}")
+    if summary.get("cpu_per_document"):
+        log(f"  {cpu_cost.summary_text(summary['cpu_per_document'])}")
     log(f"  gateway hot path: push {figures['push_docs_per_s']:.1f} docs/s, "
         f"pull {figures['pull_docs_per_s']:.1f} docs/s")
     agreement = summary["throughput_agreement"]

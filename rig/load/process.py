@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from rig.device.measure import Measurements, release_order
 from rig.device.profile import DeviceProfile
 from rig.device.runner import DeviceRunner, Editor
 from rig.gateway import AdminClient, CollectionSpec, DatabaseSpec
+from rig.load.cpu_cost import proc_cpu_seconds
 from rig.load.links import ProcessLinks, links_wanted
 from rig.load.observe import (
     DeviceRecorder,
@@ -70,6 +72,10 @@ class RunConfig:
     """When this process counts as saturated (`rig.metrics.saturation`)."""
     driver: str = "loop"
     """"loop": every replication on one DeviceLoop; "gevent": a helper greenlet per replication (Scenario.driver)."""
+    gateway_pid: int = 0
+    gateway_started: int = 0
+    """A gateway process the rig started: its pid and start time (clock ticks after boot), so that the
+    first process reads its CPU from /proc (`rig.load.cpu_cost`); 0: not one the rig can see."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -137,9 +143,12 @@ class LoadProcess:
             lag_threshold_s=config.saturation_lag_s,
             on_onset=lambda name, tick: print(onset_warning(name, tick, self.started_at), flush=True)))
         self.registry.register(SaturationCollector(lambda: [self.saturation]))
+        gateway_cpu: Callable[[], float | None] | None = None
+        if config.worker_index == 0 and config.gateway_pid:
+            gateway_cpu = partial(proc_cpu_seconds, config.gateway_pid, config.gateway_started)
         self.sampler = Sampler(lambda: fleet_sample(self.runners, self.measurements, self.registry,
                                                     self.admin if config.worker_index == 0 else None,
-                                                    config.database))
+                                                    config.database, gateway_cpu))
 
     def start(self) -> None:
         if self.loop is not None:

@@ -19,6 +19,7 @@ from rig._errors import RigError
 from rig.device.measure import Measurements
 from rig.device.runner import DeviceRunner
 from rig.gateway import AdminClient
+from rig.load.cpu_cost import CPU_METRIC, METRIC_KEY, PROC_KEY
 
 SAMPLE_INTERVAL_S = 1.0
 GATEWAY_COUNTERS = {"gateway_pushed": "sgw_replication_push_doc_push_count",
@@ -69,21 +70,30 @@ class Sampler:
 
 
 def fleet_sample(runners: Sequence[DeviceRunner], measurements: Measurements, registry: CollectorRegistry,
-                 admin: AdminClient | None, database: str) -> dict[str, Any]:
+                 admin: AdminClient | None, database: str,
+                 gateway_cpu: Callable[[], float | None] | None = None) -> dict[str, Any]:
     """One sample: wall time, devices by state, cumulative wakes, arrivals, documents and gateway counters.
 
     The gateway is read first and the time taken after it answered, so the devices' counts and
-    the gateway's are read close together (a scrape of a busy gateway takes a while)."""
+    the gateway's are read close together (a scrape of a busy gateway takes a while). With the
+    counters, the gateway's CPU seconds: its own `process_cpu_seconds_total` when it exposes it, and
+    `gateway_cpu()` (/proc of a gateway process the rig started) when given (rig.load.cpu_cost)."""
     gateway: dict[str, float] | None = None
     if admin is not None:
         try:
-            values = admin.metrics(tuple(GATEWAY_COUNTERS.values()))
+            values = admin.metrics((*GATEWAY_COUNTERS.values(), CPU_METRIC))
         except RigError:
             values = None
         if values is not None:
             gateway = {key: sum(v.value for v in values
                                 if v.name in (name, f"{name}_total") and v.labels.get("database") == database)
                        for key, name in GATEWAY_COUNTERS.items()}
+            cpu = [v.value for v in values if v.name == CPU_METRIC]
+            if cpu:
+                gateway[METRIC_KEY] = cpu[0]
+        own = gateway_cpu() if gateway_cpu is not None else None
+        if gateway is not None and own is not None:
+            gateway[PROC_KEY] = own
     states = Counter(runner.lifecycle.state.value for runner in list(runners))
     documents: dict[str, float] = {}
     for family in registry.collect():

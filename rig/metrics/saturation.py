@@ -121,6 +121,8 @@ class SaturationTracker:
         lags = [t.loop_lag_s for t in judged]
         waits = [t for t in judged if t.wait_ratio is not None]
         waited = sum(t.seconds for t in waits)
+        # series: [end of the tick (epoch s), CPU ratio, loop lag s, wait ratio, tick length s]; CPU
+        # seconds over any stretch of the run are the ratio times the length summed over its ticks.
         return {"process": self.process, "saturated": self.saturated_seconds > 0,
                 "saturated_seconds": round(self.saturated_seconds, 2),
                 "cpu_ratio_max": round(max((t.cpu_ratio for t in judged), default=0.0), 3),
@@ -133,7 +135,7 @@ class SaturationTracker:
                 "seconds_measured": round(wall, 1), "windows": [[round(a, 2), round(b, 2)] for a, b in self.windows],
                 "cpu_threshold": self.cpu_threshold, "lag_threshold_s": self.lag_threshold_s, "processes": 1,
                 "series": [[round(t.at, 2), round(t.cpu_ratio, 3), round(t.loop_lag_s, 4),
-                            None if t.wait_ratio is None else round(t.wait_ratio, 3)]
+                            None if t.wait_ratio is None else round(t.wait_ratio, 3), round(t.seconds, 3)]
                            for t in self.ticks[:MAX_SERIES]]}
 
 
