@@ -2,9 +2,11 @@
 
 One runner per device, in its own thread (pytest) or greenlet (locust: the
 same code once gevent has patched threading). Syncs run in a helper thread so
-the lifecycle can cut them when the budget runs out, or, given a `loop`
-(`rig run --driver loop`), on the process's one DeviceLoop (rig.device.loop_sync):
-the same attempt, retries and result, without a thread per replication.
+the lifecycle can cut them when the budget runs out. Given a `loop` (`rig run`'s
+default driver), everything runs on the process's one DeviceLoop instead: the
+lifecycle's timers, pushes and the user's actions as loop callbacks, replications as
+rig.device.loop_sync attempts (the same attempt, retries and result); the runner's
+thread or greenlet only waits for the end.
 """
 
 from __future__ import annotations
@@ -107,25 +109,45 @@ class DeviceRunner:
         """WebSocket connections opened (each resets the retry count, as Couchbase Lite)."""
         self.protocol_errors = 0
         """Replications ended by a gateway that broke the protocol (bad frames, nonsense content)."""
+        self._on_loop = False
+        """The lifecycle lives on `loop` (from `run` on): messages go there, not to the inbox."""
+        self._loop_done = False
+        self._loop_ended = threading.Event()
+        self._armed: float | None = None
+        """The earliest lifecycle timer set on the loop."""
         self.acknowledged: list[tuple[str, str]] = []
         """(doc id, revision) of every write the gateway acknowledged: the oracle looks for each. A named
         collection's document as `scope.name/ID` (rig._collections)."""
 
     # Called from other threads ----------------------------------------------------------------
     def deliver_push(self, sent_at: float) -> None:
-        self._inbox.put(("push", sent_at))
+        self._post(("push", sent_at))
 
     def accepts_push(self) -> bool:
         return self.lifecycle.accepts_push()
 
     def open_app(self) -> None:
-        self._inbox.put(("open", None))
+        self._post(("open", None))
 
     def force_quit(self) -> None:
-        self._inbox.put(("force_quit", None))
+        self._post(("force_quit", None))
+
+    def _post(self, message: object) -> None:
+        """A message for the lifecycle: handled on the loop once the runner lives there, else queued."""
+        loop = self.loop
+        if self._on_loop and loop is not None:
+            loop.call_soon_threadsafe(lambda: self._handle(message))
+        else:
+            self._inbox.put(message)
 
     # The loop ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, duration: float, start: AppState = AppState.FOREGROUND) -> None:
+        """Live the lifecycle for `duration` seconds or until `stop`. Given a `loop` (and the real
+        clock, which its timers use), on that loop: timers, pushes and replications all there, the
+        calling thread or greenlet only waiting for the end."""
+        if self.loop is not None and self._clock is time.monotonic:
+            self._run_on_loop(self.loop, stop, duration=duration, start=start)
+            return
         now = self._clock()
         end = now + duration
         self._execute(self.lifecycle.start(now, start))
@@ -137,27 +159,97 @@ class DeviceRunner:
             except queue.Empty:
                 message = None
             now = self._clock()
-            actions: list[Action] = []
-            if isinstance(message, _SyncDone):
-                actions += self._on_sync_done(message, now)
-            elif isinstance(message, tuple):
-                kind, value = message
-                if kind == "push":
-                    before = self.lifecycle.state
-                    actions += self.lifecycle.push_delivered(now)
-                    if before is not self.lifecycle.state and isinstance(value, float):
-                        self._push_delay = max(0.0, time.time() - value)
-                elif kind == "open":
-                    actions += self.lifecycle.user_opens_app(now)
-                elif kind == "force_quit":
-                    actions += self.lifecycle.user_force_quits(now)
-            actions += self.lifecycle.advance(now)
+            actions = self._actions_for(message, now) + self.lifecycle.advance(now)
             self._execute(actions)
         self._cut("run ended")
         if self._sync_thread is not None:
             self._sync_thread.join(10)
         if self._attempt is not None:
             self._attempt.finished.wait(10)
+
+    def _actions_for(self, message: object | None, now: float) -> list[Action]:
+        """What the lifecycle does about one message (a replication's end, a push, the user)."""
+        if isinstance(message, _SyncDone):
+            return self._on_sync_done(message, now)
+        if isinstance(message, tuple):
+            kind, value = message
+            if kind == "push":
+                before = self.lifecycle.state
+                actions = self.lifecycle.push_delivered(now)
+                if before is not self.lifecycle.state and isinstance(value, float):
+                    self._push_delay = max(0.0, time.time() - value)
+                return actions
+            if kind == "open":
+                return self.lifecycle.user_opens_app(now)
+            if kind == "force_quit":
+                return self.lifecycle.user_force_quits(now)
+        return []
+
+    # On the loop (rig.device.loop) -----------------------------------------------------------
+    def _run_on_loop(self, loop: DeviceLoop, stop: threading.Event, *, duration: float, start: AppState) -> None:
+        end = self._clock() + duration
+        ended = self._loop_ended
+
+        def begin() -> None:
+            self._on_loop = True
+            self._execute(self.lifecycle.start(self._clock(), start))
+            loop.call_at(end, self._end_on_loop)
+            self._handle(None)  # what came before, then the first timer
+            self._watch_stop(loop, stop)
+
+        loop.call_soon_threadsafe(begin)
+        if not ended.wait(max(0.0, end - self._clock()) + 60):  # the loop itself died: end it from here
+            self._loop_done = True
+            self._cut("run ended")
+        if self._attempt is not None:
+            self._attempt.finished.wait(10)
+
+    def _handle(self, message: object | None) -> None:
+        """One message, and whatever else waits, through the lifecycle; then the next timer."""
+        if self._loop_done:
+            return
+        now = self._clock()
+        messages = [] if message is None else [message]
+        while True:
+            try:
+                messages.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        actions: list[Action] = []
+        for item in messages:
+            actions += self._actions_for(item, now)
+        self._execute(actions + self.lifecycle.advance(now))
+        self._arm()
+
+    def _arm(self) -> None:
+        """A loop timer at the lifecycle's next deadline, unless one at or before it is set already
+        (a timer that finds nothing due does nothing)."""
+        due = self.lifecycle.next_due()
+        loop = self.loop
+        if due is None or loop is None or (self._armed is not None and self._armed <= due):
+            return
+        self._armed = due
+        loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._armed = None
+        self._handle(None)
+
+    def _watch_stop(self, loop: DeviceLoop, stop: threading.Event) -> None:
+        """`stop` is set from elsewhere (locust stopping the user): looked at once a second."""
+        if self._loop_done:
+            return
+        if stop.is_set():
+            self._end_on_loop()
+            return
+        loop.call_at(self._clock() + 1.0, lambda: self._watch_stop(loop, stop))
+
+    def _end_on_loop(self) -> None:
+        if self._loop_done:
+            return
+        self._loop_done = True
+        self._cut("run ended")
+        self._loop_ended.set()
 
     def _execute(self, actions: list[Action]) -> None:
         for action in actions:
@@ -195,7 +287,8 @@ class DeviceRunner:
             self._sync_thread.join(10)
         if self._attempt is not None and not self._attempt.finished.is_set():
             self._cut("superseded")
-            self._attempt.finished.wait(10)
+            if not self._on_loop:  # on the loop the cut runs before the next attempt starts (in order)
+                self._attempt.finished.wait(10)
         self._token += 1
         token = self._token
         self._sync_stop = threading.Event()
@@ -279,7 +372,7 @@ class DeviceRunner:
             self.retries += 1
 
         def done(ok: bool, pulled: int, pushed: int, retries: int) -> None:
-            self._inbox.put(_SyncDone(token, ok, pulled, pushed, retries))
+            self._post(_SyncDone(token, ok, pulled, pushed, retries))
         return SyncHooks(connected, failed, retrying, done)
 
     def _on_sync_done(self, done: _SyncDone, now: float) -> list[Action]:
