@@ -104,6 +104,8 @@ class DeviceLoop:
     _wake_r: int = -1
     _wake_w: int = -1
     _signalled: bool = False
+    _closed: bool = False
+    _wake_lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: bool = False
     _gevent: bool = field(default_factory=_gevent_patched)
     thread: threading.Thread | None = None
@@ -117,12 +119,17 @@ class DeviceLoop:
 
     # Handing work over ----------------------------------------------------------------------------------
     def call_soon_threadsafe(self, action: Callable[[], None]) -> None:
-        """Run `action` on the loop's thread soon (from any thread or greenlet)."""
+        """Run `action` on the loop's thread soon (from any thread or greenlet). On a loop that has
+        closed, nothing: its descriptors are gone (a push delivered to a device after its run ended)."""
+        if self._closed:
+            return
         self._ready.append(action)
         if not self._signalled:
             self._signalled = True
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_w, b"x")
+            with self._wake_lock:  # never write to the wake pipe's number once _close has freed it
+                if not self._closed:
+                    with contextlib.suppress(BlockingIOError):
+                        os.write(self._wake_w, b"x")
 
     def call_at(self, when: float, action: Callable[[], None]) -> None:
         """Run `action` on the loop's thread at `when` (time.monotonic()); from the loop's thread only."""
@@ -371,6 +378,8 @@ class DeviceLoop:
         self._closing.clear()
         with contextlib.suppress(OSError):
             self._epoll.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._wake_lock:
+            self._closed = True
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)

@@ -135,6 +135,8 @@ class DeviceRunner:
     def _post(self, message: object) -> None:
         """A message for the lifecycle: handled on the loop once the runner lives there, else queued."""
         loop = self.loop
+        if self._loop_done:
+            return  # the run is over: nothing lives the lifecycle any more
         if self._on_loop and loop is not None:
             loop.call_soon_threadsafe(lambda: self._handle(message))
         else:

@@ -240,7 +240,10 @@ class PushService:
                 if target.accepts():
                     with self._cond:
                         self.dispatcher.counters.delivered += 1
-                    target.deliver(sent_at)
+                    try:
+                        target.deliver(sent_at)
+                    except Exception:  # one device's failure must not end delivery to all the others
+                        log.exception("push service: delivering to %s failed", target.device_id)
                 else:
                     with self._cond:
                         self.dispatcher.counters.refused += 1

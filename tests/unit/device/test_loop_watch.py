@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import time
+
+import pytest
 
 from rig.device.loop import DeviceLoop
 
@@ -55,3 +58,19 @@ def test_a_failing_watcher_is_recorded_and_the_loop_goes_on() -> None:
     loop.stop(grace_s=0.1)
     ours.close()
     theirs.close()
+
+
+def test_a_closed_loop_takes_no_more_calls_and_writes_to_no_descriptor() -> None:
+    loop = DeviceLoop()
+    loop.start("closing")
+    loop.shutdown()
+    assert loop.thread is not None and not loop.thread.is_alive()
+    reader, writer = os.pipe()  # may reuse the closed wake pipe's numbers
+    try:
+        loop.call_soon_threadsafe(lambda: None)  # a push for a device whose run ended: dropped
+        os.set_blocking(reader, False)
+        with pytest.raises(BlockingIOError):
+            os.read(reader, 1)  # nothing was written into whatever now has the old numbers
+    finally:
+        os.close(reader)
+        os.close(writer)

@@ -102,3 +102,29 @@ def test_routing_threads_read_a_stale_user_once_and_target_only_readers() -> Non
     assert admin.user_lookups == {"ann": 1, "bob": 1, "cy": 1}
     assert service.counters.received == burst
     assert service.counters.targeted == 2 * burst  # ann's and cy's devices: bob may not read channel team
+
+
+def test_a_device_whose_delivery_fails_does_not_stop_delivery_to_the_others() -> None:
+    delivered: list[float] = []
+    failed: list[float] = []
+
+    def broken(sent_at: float) -> None:
+        failed.append(time.monotonic())
+        raise OSError("its device loop has closed")
+
+    # Phone time 600x: the OS throttle refills within the test.
+    service = PushService(_SlowAdmin(), "db", rng=random.Random(1), time_scale=600.0)  # type: ignore[arg-type]
+    service.register(PushTarget("bob-1", "bob", deliver=broken, accepts=lambda: True), find_profile("ios-active").push)
+    service.register(PushTarget("ann-2", "ann", deliver=lambda sent_at: delivered.append(time.monotonic()),
+                                accepts=lambda: True), find_profile("ios-active").push)
+    with service:
+        port = service._server.server_port
+        deadline = time.monotonic() + 30
+        n = 0
+        # Writes keep coming until ann's device got two pushes after bob's delivery failed (or time is up).
+        while time.monotonic() < deadline and not (failed and sum(t > failed[0] for t in delivered) >= 2):
+            assert _post(port, f'{{"_id":"doc-{n}"}}'.encode()) == 200
+            n += 1
+            time.sleep(0.5)
+    assert failed, "bob's device was never tried"
+    assert sum(t > failed[0] for t in delivered) >= 2, (len(failed), len(delivered), n)
