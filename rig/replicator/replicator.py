@@ -32,7 +32,9 @@ from rig.replicator.store import LocalStore
 CHECKPOINT_INTERVAL_S = 5.0
 # What reading the gateway's content may raise when it does not have the protocol's shape
 # (ValueError covers JSONDecodeError and UnicodeDecodeError).
-_PEER_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+_PEER_DATA_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError)
+"""What reading the gateway's JSON as the protocol shapes it raises on content of another shape (a
+status of `Infinity` in a proposeChanges reply: OverflowError, found by the fuzz test)."""
 
 
 def collections_request(database_uuid: str, checkpoint_ids: list[str],

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rig._errors import RemoteDataError, ReplicationError
@@ -68,6 +68,8 @@ class Peer:
 
 @FUZZ
 @given(st.lists(action, max_size=10), st.booleans(), st.booleans())
+@example([("request", "changes", {}, b"", False), ("reply", False, {}, b"", 0),
+          ("reply", True, {}, b"[Infinity]", 1)], True, False)  # a proposeChanges status int() cannot take
 def test_nonsense_from_a_valid_blip_peer_fails_the_replication_with_a_typed_error(
     steps: list[tuple[Any, ...]], push: bool, continuous: bool
 ) -> None:
