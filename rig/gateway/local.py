@@ -25,6 +25,9 @@ _LIVE: weakref.WeakSet[LocalGateway] = weakref.WeakSet()
 
 
 _PICK = random.SystemRandom()  # not the `random` module: a seeded test must not make two processes pick alike
+_HANDED_OUT: deque[int] = deque(maxlen=2_000)
+"""Ports this process picked lately: a gateway's three ports are picked before any is bound, and a
+random pick, unlike the kernel's, could hand out the same one twice."""
 _BELOW_EPHEMERAL = 12_000
 """How many ports under the kernel's range for outgoing connections `free_port` picks from."""
 
@@ -48,11 +51,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     if low - _BELOW_EPHEMERAL >= 1024:
         for _ in range(100):
             port = _PICK.randrange(low - _BELOW_EPHEMERAL, low)
+            if port in _HANDED_OUT:  # picked for another listener of this process that may not be bound yet
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 try:
                     sock.bind((host, port))
                 except OSError:
                     continue
+                _HANDED_OUT.append(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

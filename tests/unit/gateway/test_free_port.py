@@ -44,3 +44,22 @@ def test_the_range_is_read_from_the_kernel_or_assumed(tmp_path: Path) -> None:
     path.write_text("40000\t60999\n")
     assert _ephemeral_low(path) == 40000
     assert _ephemeral_low(tmp_path / "missing") == 32768
+
+
+def test_a_port_is_not_handed_out_twice_by_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        first, second = spare.getsockname()[1], 0
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        second = other.getsockname()[1]
+    picks = iter([first, first, second])  # a random pick may repeat itself before anything binds
+
+    class Scripted:
+        def randrange(self, start: int, stop: int) -> int:
+            return next(picks)
+
+    monkeypatch.setattr(local, "_PICK", Scripted())
+    monkeypatch.setattr(local, "_ephemeral_low", lambda: 60_000)
+    monkeypatch.setattr(local, "_HANDED_OUT", local.deque(maxlen=10))
+    assert [free_port(), free_port()] == [first, second]
