@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from rig._collections import DEFAULT_COLLECTION, keyspace
 from rig._errors import AdminApiError
 from rig.gateway.admin import AdminClient
 
-DEFAULT_COLLECTION = "_default"
 PUBLIC = "!"
 
 
@@ -105,8 +105,7 @@ def check_principals(admin: AdminClient, db: str, grant_docs: Mapping[str, Itera
     role_names = {r for record in records.values() for r in record.get("roles") or ()}
     roles = _present(sorted(role_names), lambda name: admin.role(db, name))
     for collection, doc_ids in grant_docs.items():
-        keyspace = db if collection == DEFAULT_COLLECTION else f"{db}.{collection}"
-        grants = document_grants(_present(doc_ids, partial(admin.raw, keyspace)))
+        grants = document_grants(_present(doc_ids, partial(admin.raw, keyspace(db, collection))))
         for name, record in records.items():
             difference = drift(record, roles, {c: sorted(d) for c, d in grants.get(name, {}).items()}, collection)
             if difference is not None:
